@@ -1,0 +1,19 @@
+//! Everything in FlashDeal that reads the log.
+//!
+//! Every consumer is the same dumb loop around a "process one batch"
+//! function: fetch a size- and time-bounded batch, apply it durably, then
+//! commit offsets. Delivery is at-least-once; each sink is idempotent, so the
+//! effect is exactly once.
+//!
+//! # Layout
+//! - [`consume_loop`]: batching, retry of transient failures, commit-after-effect, shutdown.
+//! - [`dead_letter`]: sending a message the handler can never apply to `<topic>.dlq`.
+//! - [`order_writer`]: `orders.intents` → PostgreSQL `orders.orders` → `orders.status`.
+//! - [`projector`]: `orders.status` → Redis order status and pending reservations.
+
+pub mod consume_loop;
+pub mod dead_letter;
+pub mod order_writer;
+pub mod projector;
+
+pub use consume_loop::{BatchHandler, ConsumeError, HandlerError, LoopSettings, run_consumer};

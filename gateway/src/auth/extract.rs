@@ -1,0 +1,55 @@
+//! Extractors for protected routes: a handler that takes [`AuthUser`] runs
+//! only with a valid bearer token; [`AdminUser`] also requires the admin role.
+
+use super::jwt::{Claims, Role};
+use crate::{error::ApiError, state::AppState};
+use axum::{extract::FromRequestParts, http::request::Parts};
+use flashdeal_schemas::UserId;
+
+/// A caller with a valid access token.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub id: UserId,
+    pub claims: Claims,
+}
+
+/// A caller with a valid access token and the admin role.
+#[derive(Clone, Debug)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(
+            ApiError::Unauthenticated("missing `Authorization: Bearer <token>` header"),
+        )?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthenticated(
+                "the Authorization header must be `Bearer <token>`",
+            ))?;
+        let claims = state.jwt.verify(token)?;
+        Ok(Self {
+            id: claims.sub,
+            claims,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.claims.role == Role::Admin {
+            Ok(Self(user))
+        } else {
+            Err(ApiError::Forbidden("this endpoint needs the admin role"))
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! `/healthz` (the process is alive), `/readyz` (PostgreSQL, Redis and the
+//! broker answer) and `/metrics` (Prometheus text).
+
+use crate::state::AppState;
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::StatusCode,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use rdkafka::producer::Producer;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// 200 when every dependency answers within a second, else 503 naming them.
+pub async fn readyz(State(mut state): State<AppState>) -> Response {
+    let deadline = Duration::from_secs(1);
+    let pg = tokio::time::timeout(deadline, sqlx::query("SELECT 1").execute(&state.pg))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let redis = tokio::time::timeout(
+        deadline,
+        redis::cmd("PING").query_async::<String>(&mut state.redis),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let producer = state.publisher.producer().clone();
+    let broker = tokio::task::spawn_blocking(move || {
+        producer.client().fetch_metadata(None, deadline).is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    let status = if pg && redis && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(json!({ "postgres": pg, "redis": redis, "broker": broker })),
+    )
+        .into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => handle.render().into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}
+
+/// Records request count and latency per route template and status.
+pub async fn track_http(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::histogram!("flashdeal_http_request_seconds", "route" => route, "method" => method, "status" => status)
+        .record(started.elapsed().as_secs_f64());
+    res
+}

@@ -1,0 +1,88 @@
+//! FlashDeal's HTTP gateway.
+//!
+//! It authenticates, validates, reserves stock in Redis with one script and
+//! appends an order intent to the log; everything slower happens behind the
+//! log. `Application::build` takes a bound listener (port 0 in tests) and
+//! already-built clients; `run_until_stopped` serves until the token fires.
+//!
+//! # Layout
+//! - [`state`]: shared clients and settings.
+//! - [`error`], [`json`]: problem+json errors and the JSON extractor.
+//! - [`auth`]: passwords, JWTs, extractors, signup/login.
+//! - [`catalog`]: deals (admin create, public read).
+//! - [`orders`]: ingress (`reserve.lua` + intent) and status.
+//! - [`health`]: health, readiness, metrics.
+
+pub mod auth;
+pub mod catalog;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod orders;
+pub mod state;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::StatusCode,
+    middleware,
+    routing::{get, post},
+};
+pub use state::{AppState, GatewaySettings};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+/// The routes, with their middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/auth/signup", post(auth::routes::signup))
+        .route("/auth/login", post(auth::routes::login))
+        .route("/admin/deals", post(catalog::create_deal_handler))
+        .route("/deals", get(catalog::list_deals))
+        .route("/deals/{id}", get(catalog::get_deal))
+        .route("/orders", post(orders::place_order))
+        .route("/orders/{id}", get(orders::get_order))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async { error::ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async {
+            error::problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                error::kind::NOT_FOUND,
+                "Method not allowed",
+                "this route does not accept that method".to_owned(),
+            )
+        })
+        .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+        .route_layer(middleware::from_fn(health::track_http))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A gateway bound to a listener, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub fn build(listener: TcpListener, state: AppState) -> Self {
+        Self {
+            listener,
+            router: router(state),
+        }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` fires, then finishes in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    }
+}

@@ -1,0 +1,153 @@
+//! The reservation: `reserve.lua` run with EVALSHA, one round trip, atomic
+//! per deal. Everything the hot path decides about stock is decided here.
+
+use flashdeal_schemas::{DealId, IdempotencyKey, OrderId, Quantity, UserId, redis_keys::DealKeys};
+use redis::{RedisError, Script, Value, aio::ConnectionManager};
+use std::sync::LazyLock;
+
+static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("reserve.lua")));
+
+/// One reservation request.
+#[derive(Debug)]
+pub struct ReserveRequest<'a> {
+    pub deal: DealId,
+    pub user: UserId,
+    pub quantity: Quantity,
+    pub order: OrderId,
+    pub now_ms: i64,
+    pub expires_at_ms: i64,
+    pub idempotency_key: Option<&'a IdempotencyKey>,
+    pub idempotency_ttl_secs: u64,
+}
+
+/// A reservation recorded by an earlier request with the same key.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingReservation {
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+    pub reserved_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+/// What the script decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reservation {
+    Reserved {
+        unit_price_cents: i64,
+    },
+    /// The key's order is settled (confirmed or rejected): answer with it.
+    Duplicate(OrderId),
+    /// The key's order is still pending: its intent may not be in the log,
+    /// so the caller publishes it again (same order id, idempotent).
+    DuplicatePending(OrderId, PendingReservation),
+    UnknownDeal,
+    NotActive,
+    LimitReached {
+        limit: i64,
+    },
+    SoldOut,
+}
+
+/// The script replied with something it never returns.
+fn protocol(what: &str) -> RedisError {
+    RedisError::from((
+        redis::ErrorKind::Client,
+        "unexpected reply from reserve.lua",
+        what.to_owned(),
+    ))
+}
+
+fn text(v: Option<&Value>) -> Result<String, RedisError> {
+    match v {
+        Some(Value::BulkString(b)) => {
+            String::from_utf8(b.clone()).map_err(|_| protocol("non-UTF-8 field"))
+        }
+        Some(Value::SimpleString(s)) => Ok(s.clone()),
+        Some(Value::Int(i)) => Ok(i.to_string()),
+        other => Err(protocol(&format!("{other:?}"))),
+    }
+}
+
+fn number<T: std::str::FromStr>(s: &str) -> Result<T, RedisError> {
+    s.parse().map_err(|_| protocol(s))
+}
+
+fn parse_pending(s: &str) -> Result<PendingReservation, RedisError> {
+    // "user quantity price reserved_at expires_at", written by reserve.lua
+    let f: Vec<&str> = s.split(' ').collect();
+    match f.as_slice() {
+        [_, q, p, r, e] => Ok(PendingReservation {
+            quantity: number(q)?,
+            unit_price_cents: number(p)?,
+            reserved_at_ms: number(r)?,
+            expires_at_ms: number(e)?,
+        }),
+        _ => Err(protocol(s)),
+    }
+}
+
+/// Runs the reservation script.
+pub async fn reserve(
+    redis: &mut ConnectionManager,
+    req: &ReserveRequest<'_>,
+) -> Result<Reservation, RedisError> {
+    let keys = DealKeys::new(req.deal);
+    let mut call = RESERVE.prepare_invoke();
+    call.key(&keys.meta)
+        .key(&keys.stock)
+        .key(&keys.users)
+        .key(&keys.pending)
+        .key(&keys.reservations);
+    if let Some(k) = req.idempotency_key {
+        call.key(keys.idempotency(req.user, k.as_str()));
+    }
+    call.arg(req.user.to_string())
+        .arg(req.quantity.get())
+        .arg(req.now_ms)
+        .arg(req.order.to_string())
+        .arg(req.expires_at_ms)
+        .arg(req.idempotency_ttl_secs);
+    let reply: Vec<Value> = call.invoke_async(redis).await?;
+    let code = text(reply.first())?;
+    let order_id =
+        || text(reply.get(1)).and_then(|s| s.parse::<OrderId>().map_err(|_| protocol(&s)));
+    Ok(match code.as_str() {
+        "ok" => Reservation::Reserved {
+            unit_price_cents: number(&text(reply.get(1))?)?,
+        },
+        "dup" => Reservation::Duplicate(order_id()?),
+        "dup_pending" => {
+            Reservation::DuplicatePending(order_id()?, parse_pending(&text(reply.get(2))?)?)
+        }
+        "unknown" => Reservation::UnknownDeal,
+        "inactive" => Reservation::NotActive,
+        "limit" => Reservation::LimitReached {
+            limit: number(&text(reply.get(1))?)?,
+        },
+        "sold_out" => Reservation::SoldOut,
+        other => return Err(protocol(other)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_reservations_parse_as_the_script_writes_them() {
+        let r = parse_pending(
+            "0195c1a2-0000-7000-8000-000000000000 2 1999 1700000000000 1700000600000",
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            PendingReservation {
+                quantity: 2,
+                unit_price_cents: 1999,
+                reserved_at_ms: 1_700_000_000_000,
+                expires_at_ms: 1_700_000_600_000
+            }
+        );
+        assert!(parse_pending("garbage").is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! Publishing an event means: encode it (Avro single-object), key it, attach
+//! `event_id`/`event_type` headers, and wait for the broker's acknowledgement.
+//! Nothing downstream of a publish may run before that acknowledgement.
+
+use flashdeal_schemas::{codec::AvroEvent, topics::headers};
+use futures::future::try_join_all;
+use rdkafka::{
+    error::KafkaError,
+    message::{Header, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// Why an event was not acknowledged by the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("encoding {event}: {source}")]
+    Encode {
+        event: &'static str,
+        source: flashdeal_schemas::CodecError,
+    },
+    #[error("broker did not acknowledge: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("producer dropped the delivery before it completed")]
+    Canceled,
+}
+
+/// A shared, cheap-to-clone producer that publishes Avro events.
+#[derive(Clone)]
+pub struct EventPublisher {
+    producer: FutureProducer,
+}
+
+impl std::fmt::Debug for EventPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventPublisher").finish_non_exhaustive()
+    }
+}
+
+/// One event to publish: topic, key and the event's id for the header.
+pub struct Outgoing<'a, E> {
+    pub topic: &'a str,
+    pub key: &'a [u8],
+    pub event_id: Uuid,
+    pub event: &'a E,
+}
+
+impl EventPublisher {
+    pub fn new(producer: FutureProducer) -> Self {
+        Self { producer }
+    }
+
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
+    }
+
+    /// Publishes one event and waits for `acks=all`. Returns (partition, offset).
+    pub async fn publish<E: AvroEvent>(
+        &self,
+        out: Outgoing<'_, E>,
+    ) -> Result<(i32, i64), PublishError> {
+        let started = Instant::now();
+        let result = self.enqueue(&out)?.await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("flashdeal_produce_seconds", "topic" => out.topic.to_owned(), "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Publishes every event of a batch concurrently (they share librdkafka's
+    /// batches) and returns once all are acknowledged, or the first error.
+    pub async fn publish_all<E: AvroEvent>(
+        &self,
+        batch: &[Outgoing<'_, E>],
+    ) -> Result<(), PublishError> {
+        let futures = batch
+            .iter()
+            .map(|o| self.enqueue(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        try_join_all(futures).await.map(|_| ())
+    }
+
+    /// Hands the record to librdkafka now (`send_result`), so a batch is
+    /// enqueued before anything is awaited.
+    fn enqueue<E: AvroEvent>(
+        &self,
+        out: &Outgoing<'_, E>,
+    ) -> Result<impl Future<Output = Result<(i32, i64), PublishError>> + use<E>, PublishError> {
+        let payload = out.event.encode().map_err(|source| PublishError::Encode {
+            event: E::NAME,
+            source,
+        })?;
+        let event_id = out.event_id.to_string();
+        let headers = OwnedHeaders::new_with_capacity(2)
+            .insert(Header {
+                key: headers::EVENT_ID,
+                value: Some(event_id.as_bytes()),
+            })
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(E::NAME.as_bytes()),
+            });
+        let record = FutureRecord::to(out.topic)
+            .key(out.key)
+            .payload(&payload)
+            .headers(headers);
+        let delivery = self
+            .producer
+            .send_result(record)
+            .map_err(|(e, _)| PublishError::Kafka(e))?;
+        Ok(async move {
+            match delivery.await {
+                Ok(Ok(d)) => Ok((d.partition, d.offset)),
+                Ok(Err((e, _))) => Err(PublishError::Kafka(e)),
+                Err(_) => Err(PublishError::Canceled),
+            }
+        })
+    }
+}

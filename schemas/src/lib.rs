@@ -1,0 +1,22 @@
+//! Shared vocabulary of FlashDeal: ids, topic names and the Avro events that
+//! travel on the log.
+//!
+//! Every role depends on this crate and nothing here does I/O, so the wire
+//! format is defined in exactly one place.
+//!
+//! # Layout
+//! - [`ids`]: newtypes parsed at the edge (`OrderId`, `DealId`, `UserId`,
+//!   `Quantity`, `IdempotencyKey`).
+//! - [`topics`]: topic names and the DLQ naming rule.
+//! - [`events`]: the event structs, one per `avro/*.avsc` file.
+//! - [`codec`]: Avro single-object encoding and the per-topic decoders.
+
+pub mod codec;
+pub mod events;
+pub mod ids;
+pub mod redis_keys;
+pub mod topics;
+
+pub use codec::{CodecError, IntentEvent, StatusEvent};
+pub use events::{OrderConfirmed, OrderPlaced, OrderRejected};
+pub use ids::{DealId, IdError, IdempotencyKey, OrderId, Quantity, UserId};

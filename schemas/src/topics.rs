@@ -1,0 +1,46 @@
+//! Topic names (ARCHITECTURE §3). Keys are always the order id for order
+//! topics so that a flash sale spreads over every partition.
+
+/// Order intents written by the gateway: `OrderPlaced`.
+pub const ORDERS_INTENTS: &str = "orders.intents";
+/// Verdicts written by the order-writer: `OrderConfirmed`, `OrderRejected`.
+pub const ORDERS_STATUS: &str = "orders.status";
+
+/// The topics the order path needs, created up front with their final
+/// partition count (the embedded broker cannot add partitions later).
+pub const ORDER_PATH_TOPICS: [&str; 4] = [
+    ORDERS_INTENTS,
+    ORDERS_STATUS,
+    "orders.intents.dlq",
+    "orders.status.dlq",
+];
+
+/// The dead-letter topic for `topic`: `<topic>.dlq`.
+pub fn dlq(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+
+/// Header names every event carries besides its Avro body.
+pub mod headers {
+    /// The event's uuid v7, for consumer-side de-duplication.
+    pub const EVENT_ID: &str = "event_id";
+    /// The Avro record name, e.g. `OrderPlaced`.
+    pub const EVENT_TYPE: &str = "event_type";
+    /// On DLQ records: why the message was dead-lettered.
+    pub const DLQ_ERROR: &str = "dlq.error";
+    /// On DLQ records: where the message came from.
+    pub const DLQ_TOPIC: &str = "dlq.original.topic";
+    pub const DLQ_PARTITION: &str = "dlq.original.partition";
+    pub const DLQ_OFFSET: &str = "dlq.original.offset";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dlq_names_follow_the_topic() {
+        assert_eq!(dlq(ORDERS_INTENTS), "orders.intents.dlq");
+        assert!(ORDER_PATH_TOPICS.contains(&dlq(ORDERS_STATUS).as_str()));
+    }
+}

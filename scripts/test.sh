@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): formatting, lints, then
+# every test target against the real PostgreSQL and Redis of this machine
+# and an embedded broker per test. Fails when any test target ran 0 tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+step() { echo "==> [$(( $(date +%s) - started ))s] $*"; }
+
+step "toolchain (rust-toolchain.toml)"
+rustup toolchain install
+bash scripts/services.sh
+export SQLX_OFFLINE=true CARGO_TERM_COLOR=never
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo test"
+mkdir -p target
+log=target/test-output.log
+set +e
+cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+[ "$status" -eq 0 ] || { echo "error: tests failed" >&2; exit "$status"; }
+targets=$(grep -c '^running [0-9]* tests\?$' "$log" || true)
+if grep -q '^running 0 tests$' "$log"; then
+  echo "error: a test target ran zero tests:" >&2
+  grep -B2 '^running 0 tests$' "$log" >&2
+  exit 1
+fi
+passed=$(grep -o '[0-9]* passed' "$log" | awk '{s+=$1} END {print s}')
+step "ok: $targets test targets, $passed tests passed"

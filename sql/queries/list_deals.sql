@@ -1,0 +1,8 @@
+-- Deals that have not ended, soonest first; `$1` bounds the page.
+SELECT d.deal_id, d.product_id, p.name AS product_name, d.price_cents, d.stock,
+       d.per_user_limit, d.starts_at, d.ends_at, d.status, d.created_at
+FROM catalog.deals d
+JOIN catalog.products p USING (product_id)
+WHERE d.ends_at > now() AND d.status <> 'ended'
+ORDER BY d.starts_at, d.deal_id
+LIMIT $1

@@ -1,0 +1,166 @@
+//! The command line. Every flag also reads an environment variable
+//! (all listed in `.env.example`).
+
+use crate::{config::Config, roles, seed};
+use clap::{Args, Parser, Subcommand};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flashdeal",
+    version,
+    about = "Event-driven flash-sale order system"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the three backing services are, and shared knobs.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// PostgreSQL URL; the database is created if missing (`up`, `migrate`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/flashdeal",
+        global = true
+    )]
+    pub database_url: String,
+    /// Redis URL (the hot-path reservation store).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        global = true
+    )]
+    pub redis_url: String,
+    /// Kafka/Redpanda bootstrap servers. Unset: the embedded broker on
+    /// 127.0.0.1:<broker-port> (started by `up` or `broker`).
+    #[arg(long, env = "KAFKA_BROKERS", global = true)]
+    pub kafka_brokers: Option<String>,
+    /// Port of the embedded broker.
+    #[arg(
+        long,
+        env = "FLASHDEAL_BROKER_PORT",
+        default_value_t = 19092,
+        global = true
+    )]
+    pub broker_port: u16,
+    /// Directory for the embedded broker's log and the generated JWT secret.
+    #[arg(
+        long,
+        env = "FLASHDEAL_DATA_DIR",
+        default_value = ".flashdeal",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Partitions of each topic, fixed at creation.
+    #[arg(
+        long,
+        env = "FLASHDEAL_PARTITIONS",
+        default_value_t = 12,
+        global = true
+    )]
+    pub partitions: i32,
+}
+
+/// Settings of the HTTP gateway.
+#[derive(Args, Debug, Clone)]
+pub struct GatewayArgs {
+    /// Address the gateway listens on.
+    #[arg(long, env = "FLASHDEAL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// How long a reservation stays pending before it may expire (seconds).
+    #[arg(long, env = "FLASHDEAL_RESERVATION_TTL_SECS", default_value_t = 600)]
+    pub reservation_ttl_secs: u64,
+    /// How long an Idempotency-Key is remembered (seconds).
+    #[arg(long, env = "FLASHDEAL_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
+    /// Access token lifetime (seconds).
+    #[arg(long, env = "FLASHDEAL_TOKEN_TTL_SECS", default_value_t = 3_600)]
+    pub token_ttl_secs: u64,
+}
+
+/// Batching of the order-writer.
+#[derive(Args, Debug, Clone)]
+pub struct WriterArgs {
+    /// Most intents written in one PostgreSQL transaction.
+    #[arg(long, env = "FLASHDEAL_WRITER_BATCH_SIZE", default_value_t = 500)]
+    pub batch_size: usize,
+    /// Longest wait to fill a batch (milliseconds).
+    #[arg(long, env = "FLASHDEAL_WRITER_BATCH_WAIT_MS", default_value_t = 5)]
+    pub batch_wait_ms: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Everything in one process: embedded broker (unless KAFKA_BROKERS is
+    /// set), migrations, topics, gateway, order-writer and projector.
+    Up {
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        writer: WriterArgs,
+    },
+    /// Only the embedded Kafka-compatible broker, so roles can run as
+    /// separate processes.
+    Broker,
+    /// Only the HTTP gateway.
+    Gateway {
+        #[command(flatten)]
+        gateway: GatewayArgs,
+    },
+    /// Only the order-writer (orders.intents → PostgreSQL → orders.status).
+    OrderWriter {
+        #[command(flatten)]
+        writer: WriterArgs,
+    },
+    /// Only the status projector (orders.status → Redis).
+    Projector,
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Create (or reset) the admin account and a demo deal.
+    Seed(seed::SeedArgs),
+}
+
+impl Cli {
+    /// Runs the command on a fresh runtime; errors are printed with their
+    /// chain of causes and exit with status 1.
+    pub fn run(self) -> ExitCode {
+        crate::telemetry::init();
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let result = runtime.block_on(async move {
+            let config = Config::from_args(self.common)?;
+            match self.command {
+                Command::Up { gateway, writer } => roles::up(config, gateway, writer).await,
+                Command::Broker => roles::broker_only(config).await,
+                Command::Gateway { gateway } => roles::gateway(config, gateway).await,
+                Command::OrderWriter { writer } => roles::order_writer(config, writer).await,
+                Command::Projector => roles::projector(config).await,
+                Command::Migrate => crate::database::migrate(&config.database_url)
+                    .await
+                    .map(|_| ()),
+                Command::Seed(args) => seed::run(config, args).await,
+            }
+        });
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

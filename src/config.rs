@@ -1,0 +1,142 @@
+//! Typed configuration, built once from the command line / environment and
+//! validated before anything connects.
+
+use crate::cli::{CommonArgs, GatewayArgs};
+use anyhow::{Context, bail};
+use flashdeal_gateway::{GatewaySettings, auth::JwtKeys};
+use flashdeal_producers::KafkaSettings;
+use std::{io::Read, path::PathBuf, time::Duration};
+
+/// Settings shared by every role.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub redis_url: String,
+    /// `None`: use the embedded broker.
+    pub kafka_brokers: Option<String>,
+    pub broker_port: u16,
+    pub data_dir: PathBuf,
+    pub partitions: i32,
+}
+
+impl Config {
+    /// Builds the config from the command line; `DATABASE_URL_FILE` (a
+    /// mounted secret) takes precedence over `DATABASE_URL`, so the
+    /// password need not sit in the environment.
+    pub fn from_args(a: CommonArgs) -> anyhow::Result<Self> {
+        let database_url = match std::env::var("DATABASE_URL_FILE") {
+            Ok(path) => std::fs::read_to_string(&path)
+                .with_context(|| format!("reading DATABASE_URL_FILE {path}"))?
+                .trim()
+                .to_owned(),
+            Err(_) => a.database_url,
+        };
+        Ok(Self {
+            database_url,
+            redis_url: a.redis_url,
+            kafka_brokers: a.kafka_brokers.filter(|b| !b.trim().is_empty()),
+            broker_port: a.broker_port,
+            data_dir: a.data_dir,
+            partitions: a.partitions,
+        })
+    }
+
+    /// The brokers every client connects to.
+    pub fn kafka(&self) -> KafkaSettings {
+        KafkaSettings::new(
+            self.kafka_brokers
+                .clone()
+                .unwrap_or_else(|| format!("127.0.0.1:{}", self.broker_port)),
+        )
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=1000).contains(&self.partitions) {
+            bail!(
+                "FLASHDEAL_PARTITIONS must be between 1 and 1000, got {}",
+                self.partitions
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The gateway's settings, checked against the producer's delivery timeout:
+/// a reservation must outlive any intent that could still be delivered.
+pub fn gateway_settings(
+    args: &GatewayArgs,
+    kafka: &KafkaSettings,
+) -> anyhow::Result<GatewaySettings> {
+    let reservation_ttl = Duration::from_secs(args.reservation_ttl_secs);
+    let floor = kafka.delivery_timeout * 2 + Duration::from_secs(5);
+    if reservation_ttl < floor {
+        bail!(
+            "FLASHDEAL_RESERVATION_TTL_SECS ({}s) must be at least {}s: twice the producer's delivery timeout ({}s) plus 5s",
+            reservation_ttl.as_secs(),
+            floor.as_secs(),
+            kafka.delivery_timeout.as_secs()
+        );
+    }
+    if args.idempotency_ttl_secs < 60 {
+        bail!("FLASHDEAL_IDEMPOTENCY_TTL_SECS must be at least 60");
+    }
+    Ok(GatewaySettings {
+        reservation_ttl,
+        idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs),
+    })
+}
+
+/// The JWT keys: the secret comes from `FLASHDEAL_JWT_SECRET`,
+/// `FLASHDEAL_JWT_SECRET_FILE`, or (local runs) a random secret generated
+/// once into `<data-dir>/jwt-secret`. It is never logged.
+pub fn jwt_keys(data_dir: &std::path::Path, token_ttl: Duration) -> anyhow::Result<JwtKeys> {
+    let secret = if let Ok(s) = std::env::var("FLASHDEAL_JWT_SECRET") {
+        s.into_bytes()
+    } else if let Ok(path) = std::env::var("FLASHDEAL_JWT_SECRET_FILE") {
+        let s = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading FLASHDEAL_JWT_SECRET_FILE {path}"))?;
+        s.trim_end().as_bytes().to_vec()
+    } else {
+        local_secret(data_dir)?
+    };
+    let kid = std::env::var("FLASHDEAL_JWT_KID").unwrap_or_else(|_| "k1".to_owned());
+    let issuer = std::env::var("FLASHDEAL_JWT_ISSUER").unwrap_or_else(|_| "flashdeal".to_owned());
+    let audience =
+        std::env::var("FLASHDEAL_JWT_AUDIENCE").unwrap_or_else(|_| "flashdeal-api".to_owned());
+    JwtKeys::hs256(kid, &secret, issuer, audience, token_ttl).context("FLASHDEAL_JWT_SECRET")
+}
+
+fn local_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("jwt-secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim_end().as_bytes().to_vec());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut raw = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .context("reading /dev/urandom for a JWT secret")?;
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &hex)?;
+    tracing::info!(path = %path.display(), "generated a local JWT secret");
+    Ok(hex.into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
+    std::fs::write(path, content).with_context(|| format!("creating {}", path.display()))
+}

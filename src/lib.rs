@@ -1,0 +1,22 @@
+//! The `flashdeal` binary's library half: command line, configuration,
+//! telemetry and the wiring of each role. Logic lives in the member crates
+//! (`schemas`, `producers`, `consumers`, `gateway`); this crate only builds
+//! clients from the environment and hands them over.
+//!
+//! # Layout
+//! - [`cli`]: clap commands and flags.
+//! - [`config`]: typed, validated settings; secrets.
+//! - [`telemetry`]: logs and the Prometheus recorder.
+//! - [`database`]: create/migrate/pool.
+//! - [`broker`]: the embedded broker (feature `embedded-broker`).
+//! - [`roles`]: `up` and each role's run function.
+//! - [`seed`]: admin and demo deal.
+
+#[cfg(feature = "embedded-broker")]
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod database;
+pub mod roles;
+pub mod seed;
+pub mod telemetry;

@@ -1,0 +1,279 @@
+//! Wiring: build clients from [`Config`] and run each role until a shutdown
+//! signal. `up` runs them all in one process; every role also runs alone,
+//! any number of times (consumers share partitions through their group).
+
+use crate::{
+    cli::{GatewayArgs, WriterArgs},
+    config::{self, Config},
+    database,
+};
+use anyhow::Context;
+use flashdeal_consumers::{
+    LoopSettings, order_writer::OrderWriter, projector::Projector, run_consumer,
+};
+use flashdeal_gateway::{AppState, Application};
+use flashdeal_producers::{EventPublisher, KafkaSettings, admin::ensure_topics};
+use flashdeal_schemas::topics;
+use rdkafka::consumer::StreamConsumer;
+use redis::aio::ConnectionManager;
+use std::{sync::Arc, time::Duration};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// Connects to Redis with a connection manager (reconnects on its own).
+pub async fn redis(url: &str) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url).context("REDIS_URL is not a Redis URL")?;
+    ConnectionManager::new(client)
+        .await
+        .with_context(|| format!("connecting to Redis at {}", database::redact(url)))
+}
+
+/// An idempotent, acks=all publisher.
+pub fn publisher(kafka: &KafkaSettings, client_id: &str) -> anyhow::Result<EventPublisher> {
+    let producer = kafka
+        .producer_config(client_id)
+        .create()
+        .with_context(|| format!("creating a producer for {}", kafka.brokers))?;
+    Ok(EventPublisher::new(producer))
+}
+
+/// Creates the order-path topics (idempotent), with a clear error when the
+/// broker cannot be reached.
+pub async fn topics(kafka: &KafkaSettings, partitions: i32) -> anyhow::Result<()> {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        ensure_topics(kafka, &topics::ORDER_PATH_TOPICS, partitions),
+    )
+    .await
+    .with_context(|| format!("no answer from the broker at {} within 30s", kafka.brokers))?
+    .with_context(|| format!("creating topics on {}", kafka.brokers))
+}
+
+/// Fires on ctrl-c or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+        t.cancel();
+    });
+    token
+}
+
+/// Builds the gateway on `listener`.
+pub async fn build_gateway(
+    config: &Config,
+    args: &GatewayArgs,
+    listener: TcpListener,
+) -> anyhow::Result<Application> {
+    let kafka = config.kafka();
+    let settings = config::gateway_settings(args, &kafka)?;
+    let jwt = config::jwt_keys(&config.data_dir, Duration::from_secs(args.token_ttl_secs))?;
+    let state = AppState {
+        pg: database::pool(&config.database_url, 16).await?,
+        redis: redis(&config.redis_url).await?,
+        publisher: publisher(&kafka, "flashdeal-gateway")?,
+        jwt: Arc::new(jwt),
+        settings: Arc::new(settings),
+        metrics: crate::telemetry::metrics(),
+    };
+    Ok(Application::build(listener, state))
+}
+
+/// A consumer in `group` for this process.
+fn consumer(kafka: &KafkaSettings, group: &str) -> anyhow::Result<StreamConsumer> {
+    let client_id = format!("flashdeal-{group}-{}", std::process::id());
+    kafka
+        .consumer_config(group, &client_id)
+        .create()
+        .with_context(|| format!("creating a consumer for {}", kafka.brokers))
+}
+
+/// Runs the order-writer until `shutdown`.
+pub async fn run_order_writer(
+    config: &Config,
+    args: &WriterArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    if args.batch_size == 0 {
+        anyhow::bail!("FLASHDEAL_WRITER_BATCH_SIZE must be at least 1");
+    }
+    let kafka = config.kafka();
+    let pool = database::pool(&config.database_url, 4).await?;
+    let writer = OrderWriter::new(pool, publisher(&kafka, "flashdeal-order-writer")?);
+    let settings = LoopSettings {
+        max_batch: args.batch_size,
+        max_wait: Duration::from_millis(args.batch_wait_ms),
+    };
+    let consumer = consumer(&kafka, flashdeal_consumers::order_writer::GROUP)?;
+    run_consumer(consumer, topics::ORDERS_INTENTS, settings, writer, shutdown).await?;
+    Ok(())
+}
+
+/// Runs the status projector until `shutdown`.
+pub async fn run_projector(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let kafka = config.kafka();
+    let projector = Projector::new(
+        redis(&config.redis_url).await?,
+        publisher(&kafka, "flashdeal-projector")?,
+    );
+    let consumer = consumer(&kafka, flashdeal_consumers::projector::GROUP)?;
+    run_consumer(
+        consumer,
+        topics::ORDERS_STATUS,
+        LoopSettings::default(),
+        projector,
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `flashdeal up`.
+pub async fn up(
+    mut config: Config,
+    gateway_args: GatewayArgs,
+    writer: WriterArgs,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let shutdown = shutdown_on_signal();
+    let embedded = config.kafka_brokers.is_none();
+    #[cfg(feature = "embedded-broker")]
+    let _broker = match &config.kafka_brokers {
+        Some(_) => None,
+        None => {
+            let b =
+                crate::broker::EmbeddedBroker::start(config.broker_port, &config.data_dir).await?;
+            config.kafka_brokers = Some(b.bootstrap());
+            Some(b)
+        }
+    };
+    #[cfg(not(feature = "embedded-broker"))]
+    if config.kafka_brokers.is_none() {
+        anyhow::bail!("KAFKA_BROKERS is required: this build has no embedded broker");
+    }
+    database::migrate(&config.database_url).await?;
+    topics(&config.kafka(), config.partitions).await?;
+    let listener = TcpListener::bind(gateway_args.http_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "binding {} (set FLASHDEAL_HTTP_ADDR)",
+                gateway_args.http_addr
+            )
+        })?;
+    let app = build_gateway(&config, &gateway_args, listener).await?;
+    let addr = app.local_addr()?;
+
+    let mut roles = JoinSet::new();
+    let (c, s) = (config.clone(), shutdown.clone());
+    roles.spawn(async move {
+        run_order_writer(&c, &writer, s)
+            .await
+            .context("order-writer")
+    });
+    let (c, s) = (config.clone(), shutdown.clone());
+    roles.spawn(async move { run_projector(&c, s).await.context("projector") });
+    let s = shutdown.clone();
+    roles.spawn(async move { app.run_until_stopped(s).await.context("gateway") });
+
+    println!("FlashDeal is up.");
+    println!("  gateway:  http://{addr}   (try: curl http://{addr}/deals)");
+    let kind = if embedded {
+        "embedded, data in "
+    } else {
+        "KAFKA_BROKERS"
+    };
+    let where_ = if embedded {
+        config.data_dir.display().to_string()
+    } else {
+        String::new()
+    };
+    println!("  broker:   {} ({kind}{where_})", config.kafka().brokers);
+    println!("  postgres: {}", database::redact(&config.database_url));
+    println!("  redis:    {}", config.redis_url);
+    println!("Press ctrl-c to stop.");
+    wait_all(roles, shutdown).await
+}
+
+/// Waits for every role; the first failure stops the others.
+async fn wait_all(
+    mut roles: JoinSet<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut first_error = None;
+    while let Some(res) = roles.join_next().await {
+        let res = res.context("role task panicked").and_then(|r| r);
+        if let Err(e) = res {
+            tracing::error!(error = format!("{e:#}"), "role failed; stopping");
+            shutdown.cancel();
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// `flashdeal broker`.
+pub async fn broker_only(config: Config) -> anyhow::Result<()> {
+    #[cfg(feature = "embedded-broker")]
+    {
+        let shutdown = shutdown_on_signal();
+        let broker =
+            crate::broker::EmbeddedBroker::start(config.broker_port, &config.data_dir).await?;
+        let mut c = config.clone();
+        c.kafka_brokers = Some(broker.bootstrap());
+        topics(&c.kafka(), c.partitions).await?;
+        println!("embedded broker listening on {}", broker.bootstrap());
+        shutdown.cancelled().await;
+        Ok(())
+    }
+    #[cfg(not(feature = "embedded-broker"))]
+    {
+        let _ = config;
+        anyhow::bail!("this build has no embedded broker (built with --no-default-features)")
+    }
+}
+
+/// `flashdeal gateway`.
+pub async fn gateway(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
+    config.validate()?;
+    let shutdown = shutdown_on_signal();
+    topics(&config.kafka(), config.partitions).await?;
+    let listener = TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| format!("binding {}", args.http_addr))?;
+    let app = build_gateway(&config, &args, listener).await?;
+    println!("gateway listening on http://{}", app.local_addr()?);
+    app.run_until_stopped(shutdown).await.context("gateway")
+}
+
+/// `flashdeal order-writer`.
+pub async fn order_writer(config: Config, args: WriterArgs) -> anyhow::Result<()> {
+    config.validate()?;
+    topics(&config.kafka(), config.partitions).await?;
+    run_order_writer(&config, &args, shutdown_on_signal()).await
+}
+
+/// `flashdeal projector`.
+pub async fn projector(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    topics(&config.kafka(), config.partitions).await?;
+    run_projector(&config, shutdown_on_signal()).await
+}

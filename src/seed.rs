@@ -1,0 +1,112 @@
+//! `flashdeal seed`: an admin account (created, or its password and role
+//! reset) and, when no deal is open, a demo deal that is active right away.
+
+use crate::{config::Config, database, roles};
+use anyhow::Context;
+use chrono::{Duration, Utc};
+use clap::Args;
+use flashdeal_gateway::{
+    auth::{password, routes::Credentials},
+    catalog::{NewDeal, create_deal},
+};
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// The admin's email.
+    #[arg(
+        long,
+        env = "FLASHDEAL_ADMIN_EMAIL",
+        default_value = "admin@flashdeal.local"
+    )]
+    pub admin_email: String,
+    /// The admin's password (or FLASHDEAL_ADMIN_PASSWORD_FILE).
+    #[arg(long, env = "FLASHDEAL_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Units of the demo deal.
+    #[arg(long, default_value_t = 100)]
+    pub demo_stock: i32,
+    /// Per-user limit of the demo deal.
+    #[arg(long, default_value_t = 2)]
+    pub demo_limit: i32,
+    /// Price of the demo deal in cents.
+    #[arg(long, default_value_t = 1999)]
+    pub demo_price_cents: i64,
+    /// How long the demo deal stays open, in hours.
+    #[arg(long, default_value_t = 24)]
+    pub demo_hours: i64,
+    /// Create the admin only.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Add a demo deal even when open deals exist.
+    #[arg(long)]
+    pub force_demo: bool,
+}
+
+fn admin_password(args: &SeedArgs) -> anyhow::Result<String> {
+    if let Some(p) = &args.admin_password {
+        return Ok(p.clone());
+    }
+    let path = std::env::var("FLASHDEAL_ADMIN_PASSWORD_FILE").context(
+        "set --admin-password, FLASHDEAL_ADMIN_PASSWORD or FLASHDEAL_ADMIN_PASSWORD_FILE",
+    )?;
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {path}"))?
+        .trim_end()
+        .to_owned())
+}
+
+pub async fn run(config: Config, args: SeedArgs) -> anyhow::Result<()> {
+    let creds = Credentials {
+        email: args.admin_email.clone(),
+        password: admin_password(&args)?,
+    }
+    .validate()
+    .map_err(|e| anyhow::anyhow!("admin credentials: {e}"))?;
+    let pg = database::migrate(&config.database_url).await?;
+    let hash = password::hash(creds.password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let admin_id = sqlx::query_file_scalar!(
+        "sql/queries/upsert_admin.sql",
+        uuid::Uuid::now_v7(),
+        creds.email,
+        hash
+    )
+    .fetch_one(&pg)
+    .await
+    .context("creating the admin")?;
+    println!("admin:     {} (user_id {admin_id})", creds.email);
+    if args.no_demo {
+        return Ok(());
+    }
+    let open = sqlx::query_file_scalar!("sql/queries/open_deal_count.sql")
+        .fetch_one(&pg)
+        .await?;
+    if open > 0 && !args.force_demo {
+        println!(
+            "demo deal: skipped, {open} open deal(s) exist (see GET /deals; --force-demo adds one)"
+        );
+        return Ok(());
+    }
+    let mut redis = roles::redis(&config.redis_url).await?;
+    let deal = create_deal(
+        &pg,
+        &mut redis,
+        &NewDeal {
+            product_name: "FlashDeal demo headphones".to_owned(),
+            product_description: "Noise-cancelling, limited run".to_owned(),
+            price_cents: args.demo_price_cents,
+            stock: args.demo_stock,
+            per_user_limit: args.demo_limit,
+            starts_at: None,
+            ends_at: Utc::now() + Duration::hours(args.demo_hours),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the demo deal: {e}"))?;
+    println!(
+        "demo deal: {} ({} units, {} per user, until {})",
+        deal.deal_id, deal.stock, deal.per_user_limit, deal.ends_at
+    );
+    Ok(())
+}

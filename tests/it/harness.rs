@@ -1,0 +1,301 @@
+//! Starts a complete FlashDeal (gateway, order-writer, projector) in this
+//! process against real services, plus helpers to drive and inspect it.
+
+use flashdeal::{
+    broker::EmbeddedBroker,
+    cli::{GatewayArgs, WriterArgs},
+    config::{self, Config},
+    database, roles,
+};
+use flashdeal_gateway::auth::{JwtKeys, Role};
+use flashdeal_schemas::{DealId, UserId, redis_keys::DealKeys};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use redis::aio::ConnectionManager;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::{
+    future::Future,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+pub const PARTITIONS: i32 = 6;
+
+/// A running system for one test.
+pub struct TestEnv {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub pg: PgPool,
+    pub redis: ConnectionManager,
+    pub config: Config,
+    pub jwt: JwtKeys,
+    pub data_dir: PathBuf,
+    shutdown: CancellationToken,
+    writer_shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    _broker: EmbeddedBroker,
+}
+
+pub struct Options {
+    /// Run the order-writer in this process (false: the test runs it).
+    pub in_process_writer: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            in_process_writer: true,
+        }
+    }
+}
+
+async fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+impl TestEnv {
+    pub async fn start(opts: Options) -> Self {
+        flashdeal::telemetry::init();
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let data_dir = std::env::temp_dir().join(format!("flashdeal-test-{id}"));
+        let broker = EmbeddedBroker::start(free_port().await, &data_dir)
+            .await
+            .expect("embedded broker");
+        let config = Config {
+            database_url: format!("postgres://postgres@127.0.0.1:5432/fd_test_{id}"),
+            redis_url: std::env::var("TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            kafka_brokers: Some(broker.bootstrap()),
+            broker_port: broker.addr.port(),
+            data_dir: data_dir.clone(),
+            partitions: PARTITIONS,
+        };
+        let pg = database::migrate(&config.database_url)
+            .await
+            .expect("migrate");
+        roles::topics(&config.kafka(), PARTITIONS)
+            .await
+            .expect("topics");
+        let gateway_args = GatewayArgs {
+            http_addr: "127.0.0.1:0".parse().expect("addr"),
+            reservation_ttl_secs: 600,
+            idempotency_ttl_secs: 3600,
+            token_ttl_secs: 3600,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let app = roles::build_gateway(&config, &gateway_args, listener)
+            .await
+            .expect("gateway");
+        let base = format!("http://{}", app.local_addr().expect("addr"));
+        let shutdown = CancellationToken::new();
+        let writer_shutdown = shutdown.child_token();
+        let mut tasks = Vec::new();
+        let s = shutdown.clone();
+        tasks.push(tokio::spawn(
+            async move { Ok(app.run_until_stopped(s).await?) },
+        ));
+        let (c, s) = (config.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(
+            async move { roles::run_projector(&c, s).await },
+        ));
+        if opts.in_process_writer {
+            let (c, s) = (config.clone(), writer_shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                roles::run_order_writer(&c, &writer_args(), s).await
+            }));
+        }
+        let jwt = config::jwt_keys(&data_dir, Duration::from_secs(3600)).expect("jwt keys");
+        Self {
+            base,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .expect("http client"),
+            redis: roles::redis(&config.redis_url).await.expect("redis"),
+            pg,
+            config,
+            jwt,
+            data_dir,
+            shutdown,
+            writer_shutdown,
+            tasks,
+            _broker: broker,
+        }
+    }
+
+    /// Stops every role (their consumers leave the group), then drops the
+    /// test database.
+    pub async fn finish(mut self) {
+        self.writer_shutdown.cancel();
+        self.shutdown.cancel();
+        for t in self.tasks.drain(..) {
+            match tokio::time::timeout(Duration::from_secs(20), t).await {
+                Ok(Ok(Ok(()))) => {}
+                other => panic!("a role did not stop cleanly: {other:?}"),
+            }
+        }
+        self.pg.close().await;
+        let admin = database::pool("postgres://postgres@127.0.0.1:5432/postgres", 1)
+            .await
+            .expect("admin pool");
+        let name = self
+            .config
+            .database_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A token for a new random customer (the gateway only verifies tokens;
+    /// signup/login have their own tests).
+    pub fn customer_token(&self) -> (UserId, String) {
+        let user = UserId::new_v7();
+        (user, self.jwt.issue(user, Role::Customer).expect("token"))
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.jwt
+            .issue(UserId::new_v7(), Role::Admin)
+            .expect("token")
+    }
+
+    /// Creates a deal through the admin API and returns its id.
+    pub async fn create_deal(&self, stock: i32, per_user_limit: i32) -> DealId {
+        self.create_deal_with(json!({
+            "product_name": "Test headphones",
+            "price_cents": 1999,
+            "stock": stock,
+            "per_user_limit": per_user_limit,
+            "ends_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+        }))
+        .await
+    }
+
+    pub async fn create_deal_with(&self, body: Value) -> DealId {
+        let res = self
+            .http
+            .post(self.url("/admin/deals"))
+            .bearer_auth(self.admin_token())
+            .json(&body)
+            .send()
+            .await
+            .expect("create deal");
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let v: Value = res.json().await.expect("json");
+        v["deal_id"]
+            .as_str()
+            .expect("deal_id")
+            .parse()
+            .expect("uuid")
+    }
+
+    /// Sends `POST /orders`; returns (status, body).
+    pub async fn order(
+        &self,
+        token: &str,
+        deal: DealId,
+        qty: i64,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(self.url("/orders"))
+            .bearer_auth(token)
+            .json(&json!({ "deal_id": deal, "quantity": qty }));
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let res = req.send().await.expect("POST /orders");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn redis_stock(&self, deal: DealId) -> i64 {
+        let mut r = self.redis.clone();
+        redis::cmd("GET")
+            .arg(DealKeys::new(deal).stock)
+            .query_async::<Option<i64>>(&mut r)
+            .await
+            .expect("GET stock")
+            .unwrap_or(-1)
+    }
+
+    pub async fn redis_pending(&self, deal: DealId) -> i64 {
+        let mut r = self.redis.clone();
+        redis::cmd("ZCARD")
+            .arg(DealKeys::new(deal).pending)
+            .query_async(&mut r)
+            .await
+            .expect("ZCARD")
+    }
+
+    /// Units in `orders.orders` confirmed for `deal`.
+    pub async fn confirmed_units(&self, deal: DealId) -> i64 {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT sum(quantity)::int8 FROM orders.orders WHERE deal_id = $1 AND status = 'confirmed'",
+        )
+        .bind(deal.0)
+        .fetch_one(&self.pg)
+        .await
+        .expect("sum")
+        .unwrap_or(0)
+    }
+
+    /// Messages ever appended to `topic` (sum of high watermarks).
+    pub fn topic_size(&self, topic: &str) -> i64 {
+        let consumer: BaseConsumer = self
+            .config
+            .kafka()
+            .admin_config()
+            .create()
+            .expect("watermark client");
+        (0..PARTITIONS)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(5))
+                    .expect("watermarks")
+                    .1
+            })
+            .sum()
+    }
+}
+
+pub fn writer_args() -> WriterArgs {
+    WriterArgs {
+        batch_size: 200,
+        batch_wait_ms: 5,
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

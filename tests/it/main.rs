@@ -1,0 +1,10 @@
+//! Integration tests against the real PostgreSQL and Redis of this machine
+//! and an embedded broker per test. Each test gets its own database, broker
+//! (port, storage) and deal ids, so tests run in parallel without sharing
+//! anything but the servers.
+
+mod bad_input;
+mod burst;
+mod harness;
+mod journey;
+mod writer_crash;
