@@ -140,3 +140,49 @@ fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
 fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
     std::fs::write(path, content).with_context(|| format!("creating {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(reservation_ttl_secs: u64) -> GatewayArgs {
+        GatewayArgs {
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            reservation_ttl_secs,
+            idempotency_ttl_secs: 3600,
+            token_ttl_secs: 3600,
+        }
+    }
+
+    #[test]
+    fn a_reservation_must_outlive_the_producer_delivery_timeout() {
+        let kafka = KafkaSettings::new("b:9092");
+        let err = gateway_settings(&args(10), &kafka).unwrap_err().to_string();
+        assert!(err.contains("at least 15s"), "{err}");
+        assert_eq!(
+            gateway_settings(&args(15), &kafka).unwrap().reservation_ttl,
+            Duration::from_secs(15)
+        );
+    }
+
+    #[test]
+    fn a_local_jwt_secret_is_generated_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("flashdeal-jwt-{}", uuid::Uuid::now_v7()));
+        let first = local_secret(&dir).unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(local_secret(&dir).unwrap(), first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            crate::database::redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            crate::database::redact("redis://127.0.0.1"),
+            "redis://127.0.0.1"
+        );
+    }
+}

@@ -7,7 +7,7 @@
 //! - [`cli`]: clap commands and flags.
 //! - [`config`]: typed, validated settings; secrets.
 //! - [`telemetry`]: logs and the Prometheus recorder.
-//! - [`database`]: create/migrate/pool.
+//! - [`database`]: create, migrate and pool.
 //! - [`broker`]: the embedded broker (feature `embedded-broker`).
 //! - [`roles`]: `up` and each role's run function.
 //! - [`seed`]: admin and demo deal.

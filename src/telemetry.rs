@@ -4,9 +4,13 @@
 use tracing_subscriber::{EnvFilter, fmt};
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,rdkafka=warn,librdkafka=warn,nisshi=warn,sqlx=warn,tower_http=warn")
-    });
+    init_with_default("info,rdkafka=warn,librdkafka=warn,nisshi=warn,sqlx=warn,tower_http=warn");
+}
+
+/// As [`init`], with another filter when `RUST_LOG` is unset (tests use `warn`).
+pub fn init_with_default(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // `try_init` so tests that run several roles in one process can call it.

@@ -187,3 +187,47 @@ fn commit(consumer: &StreamConsumer, offsets: &TopicPartitionList, mode: CommitM
         tracing::warn!(error = %e, "commit failed; batch may be redelivered");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::{Timestamp, message::OwnedMessage};
+
+    fn msg(topic: &str, partition: i32, offset: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            None,
+            None,
+            topic.to_owned(),
+            Timestamp::NotAvailable,
+            partition,
+            offset,
+            None,
+        )
+    }
+
+    #[test]
+    fn commits_the_offset_after_the_last_message_of_each_partition() {
+        let batch = [
+            msg("t", 0, 7),
+            msg("t", 1, 3),
+            msg("t", 0, 9),
+            msg("t", 0, 8),
+            msg("u", 0, 1),
+        ];
+        let tpl = next_offsets(&batch);
+        let mut got: Vec<(String, i32, Offset)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition(), e.offset()))
+            .collect();
+        got.sort_by_key(|(t, p, _)| (t.clone(), *p));
+        assert_eq!(
+            got,
+            vec![
+                ("t".to_owned(), 0, Offset::Offset(10)),
+                ("t".to_owned(), 1, Offset::Offset(4)),
+                ("u".to_owned(), 0, Offset::Offset(2)),
+            ]
+        );
+    }
+}

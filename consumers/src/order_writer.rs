@@ -203,3 +203,34 @@ impl OrderWriter {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flashdeal_schemas::{DealId, UserId};
+
+    fn intent(quantity: i32, unit_price_cents: i64, reserved_at: i64) -> OrderPlaced {
+        OrderPlaced {
+            event_id: Uuid::now_v7(),
+            order_id: OrderId::new_v7(),
+            user_id: UserId::new_v7(),
+            deal_id: DealId::new_v7(),
+            quantity,
+            unit_price_cents,
+            idempotency_key: None,
+            reserved_at,
+            expires_at: reserved_at.saturating_add(1),
+        }
+    }
+
+    /// Everything the table's CHECK constraints would refuse is caught
+    /// before the batch insert, so one bad intent cannot block a batch.
+    #[test]
+    fn intents_the_table_would_refuse_are_caught_before_the_insert() {
+        assert_eq!(invalid(&intent(1, 100, 1_700_000_000_000)), None);
+        assert!(invalid(&intent(0, 100, 1_700_000_000_000)).is_some());
+        assert!(invalid(&intent(-2, 100, 1_700_000_000_000)).is_some());
+        assert!(invalid(&intent(1, 0, 1_700_000_000_000)).is_some());
+        assert!(invalid(&intent(1, 100, i64::MAX)).is_some());
+    }
+}

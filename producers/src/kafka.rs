@@ -69,3 +69,35 @@ impl KafkaSettings {
         c
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The settings the no-loss and no-duplicate arguments rest on
+    /// (docs/decisions.md); changing one must be a conscious decision.
+    #[test]
+    fn producers_are_idempotent_and_wait_for_all_replicas() {
+        let c = KafkaSettings::new("b:9092").producer_config("t");
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.get("acks"), Some("all"));
+        assert_eq!(c.get("message.timeout.ms"), Some("5000"));
+        let linger: u64 = c
+            .get("linger.ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX);
+        assert!(
+            linger <= 5,
+            "linger.ms {linger} would add latency to every 202"
+        );
+    }
+
+    #[test]
+    fn consumers_commit_only_what_the_loop_commits() {
+        let c = KafkaSettings::new("b:9092").consumer_config("g", "t");
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(c.get("group.id"), Some("g"));
+    }
+}

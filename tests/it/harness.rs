@@ -58,7 +58,7 @@ async fn free_port() -> u16 {
 
 impl TestEnv {
     pub async fn start(opts: Options) -> Self {
-        flashdeal::telemetry::init();
+        flashdeal::telemetry::init_with_default("warn");
         let id = uuid::Uuid::now_v7().simple().to_string();
         let data_dir = std::env::temp_dir().join(format!("flashdeal-test-{id}"));
         let broker = EmbeddedBroker::start(free_port().await, &data_dir)
