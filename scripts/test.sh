@@ -16,6 +16,9 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "deployment config (docker-compose.yml, deploy/)"
+python3 scripts/check_config.py
+
 step "cargo test"
 mkdir -p target
 log=target/test-output.log

@@ -95,9 +95,17 @@ pub async fn run_consumer<H: BatchHandler + Send>(
         last_applied = Some(offsets);
     }
     // The last applied batch was committed asynchronously; commit it once
-    // more synchronously so a clean shutdown leaves nothing to redeliver.
-    if let Some(offsets) = last_applied {
-        commit(&consumer, &offsets, CommitMode::Sync);
+    // more synchronously so a clean shutdown leaves nothing to redeliver,
+    // then leave the group. Both block on the broker, which may be embedded
+    // in this very runtime: run them on the blocking pool, bounded in time.
+    let leave = tokio::task::spawn_blocking(move || {
+        if let Some(offsets) = last_applied {
+            commit(&consumer, &offsets, CommitMode::Sync);
+        }
+        drop(consumer);
+    });
+    if tokio::time::timeout(Duration::from_secs(15), leave).await.is_err() {
+        tracing::warn!(role = name, "leaving the consumer group timed out");
     }
     tracing::info!(role = name, topic, "stopped");
     Ok(())
