@@ -1,0 +1,2 @@
+//! Placeholder; the baseline server is being written.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder; the ceilings tool is being written.
+fn main() {}
