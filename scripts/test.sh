@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): formatting, lints, then
 # every test target against the real PostgreSQL and Redis of this machine
-# and an embedded broker per test. Fails when any test target ran 0 tests.
+# and an embedded broker per test, then the k6 smoke test against
+# `flashdeal up`. Fails when any test target ran 0 tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -34,4 +35,9 @@ if grep -q '^running 0 tests$' "$log"; then
   exit 1
 fi
 passed=$(grep -o '[0-9]* passed' "$log" | awk '{s+=$1} END {print s}')
-step "ok: $targets test targets, $passed tests passed"
+step "$targets test targets, $passed tests passed"
+
+step "k6 smoke against flashdeal up (embedded broker)"
+cargo build --locked --bin flashdeal
+bash scripts/smoke.sh
+step "ok"

