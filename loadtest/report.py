@@ -44,8 +44,9 @@ class Run:
             for row in csv.DictReader(f):
                 name = row["metric_name"]
                 if name == "http_req_duration":
-                    if row.get("method") == "POST" and row.get("url", "").endswith("/orders") \
-                            and row.get("scenario") == "burst":
+                    is_order = row.get("name") == "POST /orders" or (
+                        row.get("method") == "POST" and row.get("url", "").endswith("/orders"))
+                    if is_order and row.get("scenario") == "burst":
                         status = int(row["status"] or 0)
                         self.posts.append((float(row["timestamp"]), float(row["metric_value"]), status))
                 elif name == "accept_to_confirmed" and row.get("scenario") == "burst":

@@ -104,7 +104,10 @@ pub async fn run_consumer<H: BatchHandler + Send>(
         }
         drop(consumer);
     });
-    if tokio::time::timeout(Duration::from_secs(15), leave).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(15), leave)
+        .await
+        .is_err()
+    {
         tracing::warn!(role = name, "leaving the consumer group timed out");
     }
     tracing::info!(role = name, topic, "stopped");

@@ -14,10 +14,11 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flashdeal::{cli::WriterArgs, config::Config, database, roles};
-use flashdeal_gateway::orders::reserve::{ReserveRequest, Reservation, reserve};
+use flashdeal_gateway::orders::reserve::{Reservation, ReserveRequest, reserve};
 use flashdeal_producers::publisher::Outgoing;
 use flashdeal_schemas::{
-    DealId, OrderId, OrderPlaced, Quantity, UserId, codec::AvroEvent, events::now_millis, redis_keys::DealKeys, topics,
+    DealId, OrderId, OrderPlaced, Quantity, UserId, codec::AvroEvent, events::now_millis,
+    redis_keys::DealKeys, topics,
 };
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
@@ -28,7 +29,11 @@ use uuid::Uuid;
 #[derive(Parser)]
 #[command(about = "FlashDeal benchmark ceilings")]
 struct Cli {
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/flashdeal_bench")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/flashdeal_bench"
+    )]
     database_url: String,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
@@ -158,7 +163,12 @@ async fn redis_ceiling(cli: &Cli, concurrency: usize, secs: u64) -> anyhow::Resu
         .arg(&keys.reservations)
         .query_async(&mut c)
         .await?;
-    report("redis_evalsha_reserve", total, elapsed, json!({ "concurrency": concurrency }));
+    report(
+        "redis_evalsha_reserve",
+        total,
+        elapsed,
+        json!({ "concurrency": concurrency }),
+    );
     Ok(())
 }
 
@@ -182,8 +192,18 @@ async fn postgres_ceiling(cli: &Cli, rows: usize, batch: usize) -> anyhow::Resul
             .bind(col(|p| p.user_id.0))
             .bind(col(|p| p.deal_id.0))
             .bind(intents.iter().map(|p| p.quantity).collect::<Vec<_>>())
-            .bind(intents.iter().map(|p| p.unit_price_cents).collect::<Vec<_>>())
-            .bind(intents.iter().map(|p| p.idempotency_key.clone()).collect::<Vec<_>>())
+            .bind(
+                intents
+                    .iter()
+                    .map(|p| p.unit_price_cents)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                intents
+                    .iter()
+                    .map(|p| p.idempotency_key.clone())
+                    .collect::<Vec<_>>(),
+            )
             .bind(col(|p| p.event_id))
             .bind(reserved)
             .execute(&mut *tx)
@@ -196,7 +216,12 @@ async fn postgres_ceiling(cli: &Cli, rows: usize, batch: usize) -> anyhow::Resul
         .bind(deal.0)
         .execute(&pool)
         .await?;
-    report("postgres_unnest_insert", rows, elapsed, json!({ "batch": batch }));
+    report(
+        "postgres_unnest_insert",
+        rows,
+        elapsed,
+        json!({ "batch": batch }),
+    );
     Ok(())
 }
 
@@ -289,7 +314,10 @@ async fn writer_drain(cli: &Cli, intents: usize, batch: usize) -> anyhow::Result
         if n >= intents {
             break;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "writer did not drain in 10 minutes ({n} rows)");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "writer did not drain in 10 minutes ({n} rows)"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
@@ -327,5 +355,24 @@ async fn main() -> anyhow::Result<()> {
         Command::Postgres { rows, batch } => postgres_ceiling(&cli, rows, batch).await,
         Command::Broker { messages } => broker_ceiling(&cli, messages).await,
         Command::Writer { intents, batch } => writer_drain(&cli, intents, batch).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// The intents the ceilings write are ones the real order-writer accepts.
+    #[test]
+    fn bench_intents_round_trip_through_the_codec() {
+        let p = intent(DealId::new_v7());
+        let decoded = flashdeal_schemas::IntentEvent::decode(&p.encode().unwrap()).unwrap();
+        assert_eq!(decoded, flashdeal_schemas::IntentEvent::Placed(p));
     }
 }
