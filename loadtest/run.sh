@@ -89,7 +89,7 @@ sold() { # database schema → "deal stock sold" lines
   psql -At -F' ' -h 127.0.0.1 -U postgres -d "$1" -c "$2"
 }
 
-for rate in $RATES; do k6run flashdeal "http://$FLASHDEAL_HTTP_ADDR" "rate$rate" "$rate" 100000000 100000; done
+for rate in $RATES; do k6run flashdeal "http://$FLASHDEAL_HTTP_ADDR" "rate$rate" "$rate" 10000000 1000; done
 k6run flashdeal "http://$FLASHDEAL_HTTP_ADDR" sellout "$SELLOUT_RATE" "$SELLOUT_STOCK" 2
 sleep 2  # let the last verdicts land before counting
 sold flashdeal_bench "SELECT d.deal_id, d.stock, COALESCE(SUM(o.quantity),0) FROM catalog.deals d LEFT JOIN orders.orders o ON o.deal_id = d.deal_id AND o.status = 'confirmed' GROUP BY 1,2" >"$OUT/flashdeal-sold.txt"
@@ -105,7 +105,7 @@ cleanup; PIDS=()
 log "baseline"
 start baseline "$BIN/flashdeal-baseline"
 wait_http "http://$BASELINE_HTTP_ADDR/healthz"
-for rate in $RATES; do k6run baseline "http://$BASELINE_HTTP_ADDR" "rate$rate" "$rate" 100000000 100000; done
+for rate in $RATES; do k6run baseline "http://$BASELINE_HTTP_ADDR" "rate$rate" "$rate" 10000000 1000; done
 k6run baseline "http://$BASELINE_HTTP_ADDR" sellout "$SELLOUT_RATE" "$SELLOUT_STOCK" 2
 sold flashdeal_baseline_bench "SELECT d.deal_id, d.stock + COALESCE(SUM(o.quantity),0), COALESCE(SUM(o.quantity),0) FROM baseline.deals d LEFT JOIN baseline.orders o ON o.deal_id = d.deal_id GROUP BY d.deal_id, d.stock" >"$OUT/baseline-sold.txt"
 echo "baseline $(peak_rss_mb "$PID_baseline")" >"$OUT/rss-baseline.txt"
