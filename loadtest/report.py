@@ -101,13 +101,15 @@ def load(out: Path):
         m = re.match(r"k6-(\w+)-(\w+)\.csv", f.name)
         if m:
             runs[m.group(1)][m.group(2)] = Run(f)
-    ceilings = {}
+    ceilings, drains = {}, {}
     if (out / "ceilings.jsonl").exists():
         for line in (out / "ceilings.jsonl").read_text().splitlines():
             if line.strip().startswith("{"):
                 c = json.loads(line)
-                ceilings[c["name"]] = c
-    return runs, ceilings
+                if c["name"] == "order_writer_drain":
+                    drains[c["batch"]] = c
+                ceilings.setdefault(c["name"], c)  # the first drain is the default batch
+    return runs, ceilings, drains
 
 
 def kv(path: Path) -> dict[str, str]:
@@ -145,7 +147,7 @@ def main() -> None:
     ap.add_argument("--img", type=Path, required=True)
     a = ap.parse_args()
     out: Path = a.results
-    runs, ceilings = load(out)
+    runs, ceilings, drains = load(out)
     machine = kv(out / "machine.txt")
     rss = {**kv(out / "rss-flashdeal.txt"), **kv(out / "rss-baseline.txt")}
     a.img.mkdir(parents=True, exist_ok=True)
@@ -280,6 +282,29 @@ def main() -> None:
     for name, lines in (("FlashDeal", fd_lines), ("baseline", bl_lines)):
         w(f"- {name}: " + ("; ".join(lines) if lines else "no data"))
     w("")
+    tune = {l: r for l, r in runs.get("flashdeal", {}).items() if l.startswith("tune")}
+    if tune or len(drains) > 1:
+        w("## Tuning: each setting against the default, in the same run\n")
+        w("| setting | accepted/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|")
+        names = {"tunedefault": "default: linger.ms 2, lz4", "tunelinger0": "linger.ms 0",
+                 "tunelinger5": "linger.ms 5", "tunecompressionnone": "compression none"}
+        for label in ("tunedefault", "tunelinger0", "tunelinger5", "tunecompressionnone"):
+            r = tune.get(label)
+            if r:
+                w(f"| {names[label]} | {fmt(r.accepted / r.window_s, 0)} | {fmt(r.accept_latency(50), 2)} | "
+                  f"{fmt(r.accept_latency(99), 2)} | {r.errors} |")
+        w("")
+        if drains:
+            w("| order-writer batch size | rows/s |\n|---|---:|")
+            for batch, c in sorted(drains.items(), reverse=True):
+                w(f"| {batch} | {fmt(c['ops_per_sec'], 0)} |")
+            w("")
+    prof = out / "gateway-profile.txt"
+    if prof.exists() and prof.read_text().strip():
+        w("## Gateway profile\n")
+        w("`perf record -e cpu-clock -g` on the gateway process for 6 s of the default tuning run "
+          "(self time by shared object and symbol, top 30):\n")
+        w("```\n" + prof.read_text().rstrip() + "\n```\n")
     w("![Throughput and p99 vs offered load](img/throughput_vs_offered.png)\n")
     w("![POST /orders latency and throughput through the sell-out burst](img/burst_latency_over_time.png)\n")
     notes = out / "notes.md"

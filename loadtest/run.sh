@@ -20,6 +20,7 @@ USERS=${USERS:-200}
 SELLOUT_RATE=${SELLOUT_RATE:-2000}
 SELLOUT_STOCK=${SELLOUT_STOCK:-500}
 CEILING_CONCURRENCY=${CEILING_CONCURRENCY:-64}
+TUNE_RATE=${TUNE_RATE:-2000}
 OUT=$ROOT/loadtest/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 log() { echo "==> [$(date -u +%H:%M:%S)] $*" >&2; }
@@ -97,9 +98,38 @@ for role in broker gateway order-writer projector; do
   v=PID_${role//-/_}; echo "$role $(peak_rss_mb "${!v}")" >>"$OUT/rss-flashdeal.txt"
 done
 
+log "tuning: producer linger.ms and compression, each against the defaults (linger 2, lz4)"
+restart_gateway() { # env assignments for the new gateway
+  kill -INT "$PID_gateway"; wait "$PID_gateway" 2>/dev/null || true
+  start gateway env "$@" "$BIN/flashdeal" gateway
+  wait_http "http://$FLASHDEAL_HTTP_ADDR/readyz"
+}
+# Profile the gateway (sampling on the cpu-clock: this machine has no
+# hardware counters) while the default configuration runs.
+perf_job=
+if command -v perf >/dev/null 2>&1; then
+  (sleep 10; perf record -q -e cpu-clock -F 499 -g -p "$PID_gateway" -o "$OUT/gateway.perf" -- sleep 6 >/dev/null 2>&1 || true) &
+  perf_job=$!
+fi
+k6run flashdeal "http://$FLASHDEAL_HTTP_ADDR" "tunedefault" "$TUNE_RATE" 10000000 1000
+[ -n "$perf_job" ] && { wait "$perf_job" 2>/dev/null || true; }
+if [ -s "$OUT/gateway.perf" ]; then
+  perf report -i "$OUT/gateway.perf" --stdio --no-children --sort dso,symbol 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | head -30 >"$OUT/gateway-profile.txt" || true
+fi
+for linger in 0 5; do
+  restart_gateway FLASHDEAL_PRODUCER_LINGER_MS=$linger
+  k6run flashdeal "http://$FLASHDEAL_HTTP_ADDR" "tunelinger$linger" "$TUNE_RATE" 10000000 1000
+done
+restart_gateway FLASHDEAL_PRODUCER_COMPRESSION=none
+k6run flashdeal "http://$FLASHDEAL_HTTP_ADDR" "tunecompressionnone" "$TUNE_RATE" 10000000 1000
+restart_gateway
+
 log "order-writer drain: stop the writer process, queue a backlog, time the real writer"
 kill -INT "$PID_order_writer"; wait "$PID_order_writer" 2>/dev/null || true
-"$BIN/flashdeal-bench" writer --intents 100000 --batch 500 | tee -a "$OUT/ceilings.jsonl" >&2
+for batch in 500 50; do
+  "$BIN/flashdeal-bench" writer --intents 100000 --batch "$batch" | tee -a "$OUT/ceilings.jsonl" >&2
+done
 cleanup; PIDS=()
 
 log "baseline"

@@ -65,6 +65,22 @@ pub struct CommonArgs {
         global = true
     )]
     pub partitions: i32,
+    /// Producer `linger.ms` (0–20): time to fill a batch before sending.
+    #[arg(
+        long,
+        env = "FLASHDEAL_PRODUCER_LINGER_MS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub producer_linger_ms: u64,
+    /// Producer compression: lz4, zstd, snappy, gzip or none.
+    #[arg(
+        long,
+        env = "FLASHDEAL_PRODUCER_COMPRESSION",
+        default_value = "lz4",
+        global = true
+    )]
+    pub producer_compression: String,
 }
 
 /// Settings of the HTTP gateway.

@@ -17,9 +17,32 @@ pub struct Config {
     pub broker_port: u16,
     pub data_dir: PathBuf,
     pub partitions: i32,
+    pub producer_linger: Duration,
+    pub producer_compression: String,
 }
 
 impl Config {
+    /// A config for tests and tools: these services, every knob at its default.
+    pub fn with_services(
+        database_url: String,
+        redis_url: String,
+        kafka_brokers: String,
+        data_dir: PathBuf,
+        partitions: i32,
+    ) -> Self {
+        let defaults = KafkaSettings::new(kafka_brokers.clone());
+        Self {
+            database_url,
+            redis_url,
+            kafka_brokers: Some(kafka_brokers),
+            broker_port: 0,
+            data_dir,
+            partitions,
+            producer_linger: defaults.linger,
+            producer_compression: defaults.compression,
+        }
+    }
+
     /// Builds the config from the command line; `DATABASE_URL_FILE` (a
     /// mounted secret) takes precedence over `DATABASE_URL`, so the
     /// password need not sit in the environment.
@@ -38,16 +61,21 @@ impl Config {
             broker_port: a.broker_port,
             data_dir: a.data_dir,
             partitions: a.partitions,
+            producer_linger: Duration::from_millis(a.producer_linger_ms),
+            producer_compression: a.producer_compression,
         })
     }
 
     /// The brokers every client connects to.
     pub fn kafka(&self) -> KafkaSettings {
-        KafkaSettings::new(
+        let mut k = KafkaSettings::new(
             self.kafka_brokers
                 .clone()
                 .unwrap_or_else(|| format!("127.0.0.1:{}", self.broker_port)),
-        )
+        );
+        k.linger = self.producer_linger;
+        k.compression = self.producer_compression.clone();
+        k
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {

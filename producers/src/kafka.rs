@@ -15,6 +15,8 @@ pub struct KafkaSettings {
     pub delivery_timeout: Duration,
     /// librdkafka's `linger.ms`: how long to wait to fill a batch.
     pub linger: Duration,
+    /// `compression.type`: `lz4` (default), `zstd`, `snappy`, `gzip` or `none`.
+    pub compression: String,
 }
 
 impl KafkaSettings {
@@ -23,6 +25,7 @@ impl KafkaSettings {
             brokers: brokers.into(),
             delivery_timeout: Duration::from_secs(5),
             linger: Duration::from_millis(2),
+            compression: "lz4".to_owned(),
         }
     }
 
@@ -35,7 +38,7 @@ impl KafkaSettings {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "5")
-            .set("compression.type", "lz4")
+            .set("compression.type", &self.compression)
             .set("linger.ms", self.linger.as_millis().to_string())
             .set(
                 "message.timeout.ms",

@@ -64,15 +64,13 @@ impl TestEnv {
         let broker = EmbeddedBroker::start(free_port().await, &data_dir)
             .await
             .expect("embedded broker");
-        let config = Config {
-            database_url: format!("postgres://postgres@127.0.0.1:5432/fd_test_{id}"),
-            redis_url: std::env::var("TEST_REDIS_URL")
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-            kafka_brokers: Some(broker.bootstrap()),
-            broker_port: broker.addr.port(),
-            data_dir: data_dir.clone(),
-            partitions: PARTITIONS,
-        };
+        let config = Config::with_services(
+            format!("postgres://postgres@127.0.0.1:5432/fd_test_{id}"),
+            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            broker.bootstrap(),
+            data_dir.clone(),
+            PARTITIONS,
+        );
         let pg = database::migrate(&config.database_url)
             .await
             .expect("migrate");

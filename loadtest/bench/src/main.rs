@@ -336,14 +336,13 @@ async fn writer_drain(cli: &Cli, intents: usize, batch: usize) -> anyhow::Result
 }
 
 fn config(cli: &Cli) -> Config {
-    Config {
-        database_url: cli.database_url.clone(),
-        redis_url: cli.redis_url.clone(),
-        kafka_brokers: Some(cli.kafka_brokers.clone()),
-        broker_port: 0,
-        data_dir: std::env::temp_dir(),
-        partitions: cli.partitions,
-    }
+    Config::with_services(
+        cli.database_url.clone(),
+        cli.redis_url.clone(),
+        cli.kafka_brokers.clone(),
+        std::env::temp_dir(),
+        cli.partitions,
+    )
 }
 
 #[tokio::main]
