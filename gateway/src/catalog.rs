@@ -36,7 +36,9 @@ pub struct NewDeal {
 }
 
 impl NewDeal {
-    fn validate(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    /// Checks the deal against the catalog's rules; returns the effective
+    /// `starts_at` (`now` when absent).
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
         let v = |m: &str| Err(ApiError::Validation(m.to_owned()));
         let name = self.product_name.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -83,7 +85,9 @@ pub struct DealView {
     pub created_at: DateTime<Utc>,
 }
 
-fn display_status(
+/// The status clients see: a stored `paused`/`ended` wins, otherwise where
+/// `now` falls in the `[starts, ends)` window.
+pub fn display_status(
     stored: &str,
     starts: DateTime<Utc>,
     ends: DateTime<Utc>,

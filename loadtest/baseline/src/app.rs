@@ -1,28 +1,29 @@
 //! The HTTP application: shared state, the routes (the same paths as
-//! FlashDeal's gateway), a JSON extractor whose rejections are problem+json,
-//! and serving until a shutdown future resolves. The listener is bound by the
-//! caller so a test or a script can pick the port.
+//! FlashDeal's gateway, with the gateway's body limit and problem+json
+//! fallbacks), and serving until a shutdown future resolves. The listener is
+//! bound by the caller so a test or a script can pick the port.
 
-use crate::{auth, deals, error::ApiError, error::problem, orders};
+use crate::{auth, deals, orders};
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, FromRequest, Request, rejection::JsonRejection},
+    extract::DefaultBodyLimit,
     http::StatusCode,
     routing::{get, post},
 };
-use serde::de::DeserializeOwned;
+use flashdeal_gateway::{
+    auth::JwtKeys,
+    error::{ApiError, kind, problem},
+    json::MAX_BODY_BYTES,
+};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// The request body limit of every JSON route (as in FlashDeal).
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub jwt: Arc<auth::JwtKeys>,
+    pub jwt: Arc<JwtKeys>,
 }
 
 /// The routes.
@@ -40,7 +41,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             problem(
                 StatusCode::METHOD_NOT_ALLOWED,
-                crate::error::kind::NOT_FOUND,
+                kind::NOT_FOUND,
                 "Method not allowed",
                 "this route does not accept that method".to_owned(),
             )
@@ -101,25 +102,4 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
     println!("shutting down");
-}
-
-/// `axum::Json` with FlashDeal's error mapping: invalid JSON and wrong
-/// fields are 422 (different problem types), too large 413, not JSON 415.
-pub struct Json<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation(e.body_text())),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::Malformed(e.body_text())),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES))
-            }
-            Err(e) => Err(ApiError::Malformed(e.body_text())),
-        }
-    }
 }

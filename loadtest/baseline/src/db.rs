@@ -3,8 +3,8 @@
 //! (`CREATE … IF NOT EXISTS`), so `flashdeal-baseline` alone is enough to get
 //! a benchmark target on a fresh PostgreSQL.
 
-use crate::auth::{Role, ValidCredentials};
 use anyhow::Context;
+use flashdeal_gateway::auth::{Role, routes::ValidCredentials};
 use sqlx::{
     ConnectOptions, Connection, PgPool,
     postgres::{PgConnectOptions, PgConnection, PgPoolOptions},

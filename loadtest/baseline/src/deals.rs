@@ -1,69 +1,22 @@
-//! Deals: admins create them, anyone lists and reads them. The view has
-//! FlashDeal's shape; `remaining` is simply the `stock` column that every
-//! order decrements (FlashDeal reads it from Redis instead).
+//! Deals: admins create them, anyone lists and reads them. The body
+//! ([`NewDeal`]) and its rules, the list parameters and the view
+//! ([`DealView`]) are the gateway's; only the SQL is the baseline's.
+//! `remaining` is simply the `stock` column that every order decrements
+//! (FlashDeal reads it from Redis instead).
 
-use crate::{
-    app::{AppState, Json},
-    auth::AdminUser,
-    error::ApiError,
-};
+use crate::{app::AppState, auth::AdminUser};
 use axum::{
     extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use flashdeal_gateway::{
+    catalog::{DealView, ListParams, NewDeal, display_status},
+    error::ApiError,
+    json::Json,
+};
 use uuid::Uuid;
-
-/// The largest stock one deal may hold (as in FlashDeal).
-const MAX_STOCK: i32 = 10_000_000;
-
-/// Body of `POST /admin/deals`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewDeal {
-    pub product_name: String,
-    #[serde(default)]
-    pub product_description: String,
-    pub price_cents: i64,
-    pub stock: i32,
-    pub per_user_limit: i32,
-    /// Defaults to now.
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: DateTime<Utc>,
-}
-
-impl NewDeal {
-    /// FlashDeal's rules; returns the effective `starts_at`.
-    fn validate(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
-        let v = |m: &str| Err(ApiError::Validation(m.to_owned()));
-        let name = self.product_name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return v("`product_name` must be 1 to 200 characters");
-        }
-        if self.product_description.chars().count() > 4000 {
-            return v("`product_description` must be at most 4000 characters");
-        }
-        if !(1..=100_000_000).contains(&self.price_cents) {
-            return v("`price_cents` must be between 1 and 100000000");
-        }
-        if !(0..=MAX_STOCK).contains(&self.stock) {
-            return v("`stock` must be between 0 and 10000000");
-        }
-        if !(1..=crate::orders::Quantity::MAX).contains(&self.per_user_limit) {
-            return v("`per_user_limit` must be between 1 and 1000");
-        }
-        let starts = self.starts_at.unwrap_or(now);
-        if self.ends_at <= starts {
-            return v("`ends_at` must be after `starts_at`");
-        }
-        if self.ends_at <= now {
-            return v("`ends_at` must be in the future");
-        }
-        Ok(starts)
-    }
-}
 
 #[derive(sqlx::FromRow)]
 struct DealRow {
@@ -79,50 +32,21 @@ struct DealRow {
     created_at: DateTime<Utc>,
 }
 
-/// A deal as clients see it (FlashDeal's shape).
-#[derive(Debug, Serialize)]
-pub struct DealView {
-    deal_id: Uuid,
-    product_id: Uuid,
-    product_name: String,
-    price_cents: i64,
-    /// Units the deal was created with.
-    stock: i32,
-    /// Units left.
-    remaining: i64,
-    per_user_limit: i32,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    /// `upcoming`, `active` or `ended` (the baseline cannot pause a deal).
-    status: &'static str,
-    created_at: DateTime<Utc>,
-}
-
-/// Where `now` falls in the deal's `[starts_at, ends_at)` window.
-pub fn window_status(
-    starts: DateTime<Utc>,
-    ends: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> &'static str {
-    if now < starts {
-        "upcoming"
-    } else if now >= ends {
-        "ended"
-    } else {
-        "active"
-    }
-}
+/// The stored status the gateway's [`display_status`] gets: the baseline
+/// has no status column and cannot pause a deal, so its window alone decides
+/// (`upcoming`, `active` or `ended`).
+const STORED_STATUS: &str = "scheduled";
 
 impl DealRow {
     fn view(self, now: DateTime<Utc>) -> DealView {
         DealView {
-            status: window_status(self.starts_at, self.ends_at, now),
-            deal_id: self.deal_id,
+            status: display_status(STORED_STATUS, self.starts_at, self.ends_at, now),
+            deal_id: self.deal_id.into(),
             product_id: self.product_id,
             product_name: self.product_name,
             price_cents: self.price_cents,
             stock: self.initial_stock,
-            remaining: i64::from(self.stock),
+            remaining: Some(i64::from(self.stock)),
             per_user_limit: self.per_user_limit,
             starts_at: self.starts_at,
             ends_at: self.ends_at,
@@ -183,11 +107,6 @@ pub async fn get(
     Ok(axum::Json(row.view(Utc::now())))
 }
 
-#[derive(Deserialize)]
-pub struct ListParams {
-    limit: Option<i64>,
-}
-
 /// `GET /deals?limit=n`: deals that have not ended, soonest first.
 pub async fn list(
     State(state): State<AppState>,
@@ -218,51 +137,38 @@ mod tests {
     use super::*;
     use chrono::Duration;
 
-    fn deal(now: DateTime<Utc>) -> NewDeal {
-        NewDeal {
+    fn row(initial_stock: i32, stock: i32, starts_at: DateTime<Utc>) -> DealRow {
+        DealRow {
+            deal_id: Uuid::now_v7(),
+            product_id: Uuid::now_v7(),
             product_name: "Espresso machine".to_owned(),
-            product_description: String::new(),
             price_cents: 4900,
-            stock: 3,
+            initial_stock,
+            stock,
             per_user_limit: 2,
-            starts_at: None,
-            ends_at: now + Duration::hours(1),
+            starts_at,
+            ends_at: starts_at + Duration::minutes(1),
+            created_at: starts_at,
         }
     }
 
     #[test]
-    fn a_new_deal_starts_now_unless_told_otherwise() {
-        let now = Utc::now();
-        assert_eq!(deal(now).validate(now), Ok(now));
+    fn the_view_shows_initial_stock_and_the_stock_column_as_remaining() {
+        let t = Utc::now();
+        let v = row(3, 1, t).view(t);
+        assert_eq!((v.stock, v.remaining), (3, Some(1)));
+        assert_eq!(v.per_user_limit, 2);
     }
 
     #[test]
-    fn out_of_range_deals_are_refused() {
-        let now = Utc::now();
-        let cases: [fn(&mut NewDeal, DateTime<Utc>); 6] = [
-            |d, _| d.product_name = "   ".to_owned(),
-            |d, _| d.price_cents = 0,
-            |d, _| d.stock = -1,
-            |d, _| d.per_user_limit = 1001,
-            |d, now| d.ends_at = now - Duration::seconds(1),
-            |d, now| d.starts_at = Some(now + Duration::hours(2)),
-        ];
-        for (i, break_it) in cases.iter().enumerate() {
-            let mut d = deal(now);
-            break_it(&mut d, now);
-            assert!(
-                matches!(d.validate(now), Err(ApiError::Validation(_))),
-                "case {i} accepted"
-            );
-        }
-    }
-
-    #[test]
-    fn the_window_is_half_open() {
+    fn the_status_follows_the_half_open_window() {
         let t = Utc::now();
         let end = t + Duration::minutes(1);
-        assert_eq!(window_status(t, end, t - Duration::seconds(1)), "upcoming");
-        assert_eq!(window_status(t, end, t), "active");
-        assert_eq!(window_status(t, end, end), "ended");
+        assert_eq!(
+            row(1, 1, t).view(t - Duration::seconds(1)).status,
+            "upcoming"
+        );
+        assert_eq!(row(1, 1, t).view(t).status, "active");
+        assert_eq!(row(1, 1, t).view(end).status, "ended");
     }
 }

@@ -12,14 +12,19 @@
 //! in plain text (see [`auth`]) to keep k6's setup phase fast; the control
 //! group only measures the order path.
 //!
+//! Beyond its SQL, its extractors and its order path, the baseline runs
+//! FlashDeal's own code from `flashdeal-gateway`: the problem+json error type,
+//! the JSON extractor and body limit, the credential and deal rules, the auth
+//! and deal request and response bodies, and the JWT keys. 5xx causes are
+//! logged to stderr (`RUST_LOG`, default `error`).
+//!
 //! # Layout
 //! - `main.rs`: the command line; parses it and calls [`run`].
 //! - [`db`]: creates the database, the `baseline` schema (`schema.sql`) and
 //!   the admin user.
-//! - [`app`]: shared state, the router, the JSON extractor, serving and
-//!   graceful shutdown.
-//! - [`error`]: the one error type, rendered as problem+json.
-//! - [`auth`]: signup, login, JWTs and the `AuthUser`/`AdminUser` extractors.
+//! - [`app`]: shared state, the router, serving and graceful shutdown.
+//! - [`auth`]: signup, login, the token keys and the `AuthUser`/`AdminUser`
+//!   extractors.
 //! - [`deals`]: admin deal creation, public listing and reading.
 //! - [`orders`]: the naive order transaction and order status.
 
@@ -27,13 +32,14 @@ mod app;
 mod auth;
 mod db;
 mod deals;
-mod error;
 mod orders;
 
 use anyhow::Context;
 use clap::Parser;
-use std::{net::SocketAddr, sync::Arc};
+use flashdeal_gateway::auth::routes::Credentials;
+use std::{io::IsTerminal, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
 
 /// The control-group order server for FlashDeal's benchmarks (benchmark only).
 #[derive(Debug, Parser)]
@@ -86,13 +92,19 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     run(Cli::parse()).await
 }
 
 /// Prepares the database, serves until ctrl-c/SIGTERM, closes the pool.
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let jwt = auth::JwtKeys::hs256(cli.jwt_secret.as_bytes())?;
-    let admin = auth::Credentials {
+    let jwt = auth::jwt_keys(cli.jwt_secret.as_bytes())?;
+    let admin = Credentials {
         email: cli.admin_email,
         password: cli.admin_password,
     }
