@@ -111,15 +111,26 @@ pub struct WriterArgs {
     pub batch_wait_ms: u64,
 }
 
+/// Pace of the reconciler.
+#[derive(Args, Debug, Clone)]
+pub struct ReconcilerArgs {
+    /// Time between two sweeps for expired reservations (milliseconds).
+    #[arg(long, env = "FLASHDEAL_RECONCILE_INTERVAL_MS", default_value_t = 1_000)]
+    pub reconcile_interval_ms: u64,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Everything in one process: embedded broker (unless KAFKA_BROKERS is
-    /// set), migrations, topics, gateway, order-writer and projector.
+    /// set), migrations, topics, gateway, order-writer, projector and
+    /// reconciler.
     Up {
         #[command(flatten)]
         gateway: GatewayArgs,
         #[command(flatten)]
         writer: WriterArgs,
+        #[command(flatten)]
+        reconciler: ReconcilerArgs,
     },
     /// Only the embedded Kafka-compatible broker, so roles can run as
     /// separate processes.
@@ -136,6 +147,11 @@ pub enum Command {
     },
     /// Only the status projector (orders.status → Redis).
     Projector,
+    /// Only the reconciler (expired reservations → OrderExpired on the log).
+    Reconciler {
+        #[command(flatten)]
+        reconciler: ReconcilerArgs,
+    },
     /// Create the database if needed and apply migrations.
     Migrate,
     /// Create (or reset) the admin account and a demo deal.
@@ -160,11 +176,16 @@ impl Cli {
         let result = runtime.block_on(async move {
             let config = Config::from_args(self.common)?;
             match self.command {
-                Command::Up { gateway, writer } => roles::up(config, gateway, writer).await,
+                Command::Up {
+                    gateway,
+                    writer,
+                    reconciler,
+                } => roles::up(config, gateway, writer, reconciler).await,
                 Command::Broker => roles::broker_only(config).await,
                 Command::Gateway { gateway } => roles::gateway(config, gateway).await,
                 Command::OrderWriter { writer } => roles::order_writer(config, writer).await,
                 Command::Projector => roles::projector(config).await,
+                Command::Reconciler { reconciler } => roles::reconciler(config, reconciler).await,
                 Command::Migrate => crate::database::migrate(&config.database_url)
                     .await
                     .map(|_| ()),

@@ -3,7 +3,7 @@
 //! any number of times (consumers share partitions through their group).
 
 use crate::{
-    cli::{GatewayArgs, WriterArgs},
+    cli::{GatewayArgs, ReconcilerArgs, WriterArgs},
     config::{self, Config},
     database,
 };
@@ -12,7 +12,11 @@ use flashdeal_consumers::{
     LoopSettings, order_writer::OrderWriter, projector::Projector, run_consumer,
 };
 use flashdeal_gateway::{AppState, Application};
-use flashdeal_producers::{EventPublisher, KafkaSettings, admin::ensure_topics};
+use flashdeal_producers::{
+    EventPublisher, KafkaSettings,
+    admin::ensure_topics,
+    reconciler::{Reconciler, ReconcilerSettings},
+};
 use flashdeal_schemas::topics;
 use rdkafka::consumer::StreamConsumer;
 use redis::aio::ConnectionManager;
@@ -146,11 +150,35 @@ pub async fn run_projector(config: &Config, shutdown: CancellationToken) -> anyh
     Ok(())
 }
 
+/// Runs the reconciler until `shutdown`.
+pub async fn run_reconciler(
+    config: &Config,
+    args: &ReconcilerArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    if args.reconcile_interval_ms == 0 {
+        anyhow::bail!("FLASHDEAL_RECONCILE_INTERVAL_MS must be at least 1");
+    }
+    let kafka = config.kafka();
+    let settings = ReconcilerSettings {
+        interval: Duration::from_millis(args.reconcile_interval_ms),
+        ..ReconcilerSettings::default()
+    };
+    let reconciler = Reconciler::new(
+        redis(&config.redis_url).await?,
+        publisher(&kafka, "flashdeal-reconciler")?,
+        settings,
+    );
+    reconciler.run(shutdown).await;
+    Ok(())
+}
+
 /// `flashdeal up`.
 pub async fn up(
     mut config: Config,
     gateway_args: GatewayArgs,
     writer: WriterArgs,
+    reconciler: ReconcilerArgs,
 ) -> anyhow::Result<()> {
     config.validate()?;
     let shutdown = shutdown_on_signal();
@@ -191,6 +219,12 @@ pub async fn up(
     });
     let (c, s) = (config.clone(), shutdown.clone());
     roles.spawn(async move { run_projector(&c, s).await.context("projector") });
+    let (c, s) = (config.clone(), shutdown.clone());
+    roles.spawn(async move {
+        run_reconciler(&c, &reconciler, s)
+            .await
+            .context("reconciler")
+    });
     let s = shutdown.clone();
     roles.spawn(async move { app.run_until_stopped(s).await.context("gateway") });
 
@@ -269,6 +303,13 @@ pub async fn order_writer(config: Config, args: WriterArgs) -> anyhow::Result<()
     config.validate()?;
     topics(&config.kafka(), config.partitions).await?;
     run_order_writer(&config, &args, shutdown_on_signal()).await
+}
+
+/// `flashdeal reconciler`.
+pub async fn reconciler(config: Config, args: ReconcilerArgs) -> anyhow::Result<()> {
+    config.validate()?;
+    topics(&config.kafka(), config.partitions).await?;
+    run_reconciler(&config, &args, shutdown_on_signal()).await
 }
 
 /// `flashdeal projector`.

@@ -2,9 +2,15 @@
 //!
 //! One transaction per batch (`INSERT … SELECT FROM UNNEST … ON CONFLICT DO
 //! NOTHING`), then a verdict per order on `orders.status`, then (in the
-//! consume loop) the offset commit. A redelivered intent finds its row and is
-//! confirmed again; an intent whose idempotency key already belongs to
-//! another order is rejected, which releases its stock downstream.
+//! consume loop) the offset commit.
+//!
+//! An order's intent (`OrderPlaced`) and its expiry (`OrderExpired`) share
+//! the order id as key, so they sit on one partition in the order they were
+//! appended: whichever comes first inserts the row (`confirmed` or
+//! `expired`) and the other finds it and changes nothing. A redelivered
+//! event finds its own row and republishes the same verdict, which the
+//! projector applies at most once. An intent whose idempotency key already
+//! belongs to another order is rejected, which releases its stock.
 
 use crate::{
     consume_loop::{BatchHandler, HandlerError},
@@ -13,7 +19,8 @@ use crate::{
 use chrono::{DateTime, Utc};
 use flashdeal_producers::{EventPublisher, PublishError, publisher::Outgoing};
 use flashdeal_schemas::{
-    IntentEvent, OrderConfirmed, OrderId, OrderPlaced, OrderRejected, codec::AvroEvent, topics,
+    IntentEvent, OrderConfirmed, OrderId, OrderRejected, ReservationReleased, codec::AvroEvent,
+    topics,
 };
 use rdkafka::{Message, message::OwnedMessage};
 use sqlx::PgPool;
@@ -39,6 +46,7 @@ impl OrderWriter {
 pub struct BatchOutcome {
     pub confirmed: usize,
     pub rejected: usize,
+    pub released: usize,
     pub dead_lettered: usize,
 }
 
@@ -54,16 +62,91 @@ impl BatchHandler for OrderWriter {
     }
 }
 
-/// Why an intent can never be written, whatever is retried.
-fn invalid(p: &OrderPlaced) -> Option<&'static str> {
-    if p.quantity <= 0 {
-        Some("quantity must be positive")
-    } else if p.unit_price_cents <= 0 {
-        Some("unit price must be positive")
-    } else if DateTime::<Utc>::from_timestamp_millis(p.reserved_at).is_none() {
-        Some("reserved_at out of range")
-    } else {
-        None
+/// The row an intent or an expiry would insert.
+struct Row<'a> {
+    order_id: OrderId,
+    event: &'a IntentEvent,
+    status: &'static str,
+    idempotency_key: Option<String>,
+    quantity: i32,
+    unit_price_cents: i64,
+    reserved_at: i64,
+}
+
+impl<'a> Row<'a> {
+    fn of(event: &'a IntentEvent) -> Self {
+        match event {
+            IntentEvent::Placed(p) => Self {
+                order_id: p.order_id,
+                event,
+                status: "confirmed",
+                idempotency_key: p.idempotency_key.clone(),
+                quantity: p.quantity,
+                unit_price_cents: p.unit_price_cents,
+                reserved_at: p.reserved_at,
+            },
+            // An expired order keeps no idempotency key: the key may be
+            // used again, and an expiry must never conflict on it.
+            IntentEvent::Expired(e) => Self {
+                order_id: e.order_id,
+                event,
+                status: "expired",
+                idempotency_key: None,
+                quantity: e.quantity,
+                unit_price_cents: e.unit_price_cents,
+                reserved_at: e.reserved_at,
+            },
+        }
+    }
+
+    /// Why the table would refuse this row, whatever is retried. Checked
+    /// before the batch insert, so one bad event cannot block a batch.
+    fn invalid(&self) -> Option<&'static str> {
+        if self.quantity <= 0 {
+            Some("quantity must be positive")
+        } else if self.unit_price_cents <= 0 {
+            Some("unit price must be positive")
+        } else if DateTime::<Utc>::from_timestamp_millis(self.reserved_at).is_none() {
+            Some("reserved_at out of range")
+        } else {
+            None
+        }
+    }
+
+    fn ids(&self) -> (Uuid, Uuid, Uuid) {
+        match self.event {
+            IntentEvent::Placed(p) => (p.user_id.0, p.deal_id.0, p.event_id),
+            IntentEvent::Expired(e) => (e.user_id.0, e.deal_id.0, e.event_id),
+        }
+    }
+}
+
+/// The verdicts of one batch, published after the commit.
+#[derive(Default)]
+struct Verdicts {
+    confirmed: Vec<OrderConfirmed>,
+    rejected: Vec<OrderRejected>,
+    released: Vec<ReservationReleased>,
+}
+
+impl Verdicts {
+    /// What the log should say about `event`, given the status its order
+    /// has in PostgreSQL after the batch's insert.
+    fn add(&mut self, event: &IntentEvent, row_status: Option<&str>) {
+        match (event, row_status) {
+            (IntentEvent::Placed(p), Some("confirmed")) => {
+                self.confirmed.push(OrderConfirmed::of(p));
+            }
+            (IntentEvent::Placed(p), None) => self.rejected.push(OrderRejected::of(
+                p,
+                "idempotency key already used by another order",
+            )),
+            (IntentEvent::Expired(e), Some("expired")) => {
+                self.released.push(ReservationReleased::of(e));
+            }
+            // The other event of the pair came first and decided.
+            (event, status) => tracing::debug!(?status, ?event, "order already decided"),
+        }
     }
 }
 
@@ -71,16 +154,12 @@ impl OrderWriter {
     /// Processes one batch: the function tests call directly.
     pub async fn write_batch(&self, batch: &[OwnedMessage]) -> Result<BatchOutcome, HandlerError> {
         let mut outcome = BatchOutcome::default();
-        let mut intents: Vec<OrderPlaced> = Vec::with_capacity(batch.len());
-        let mut seen = HashSet::with_capacity(batch.len());
+        let mut events: Vec<IntentEvent> = Vec::with_capacity(batch.len());
         for msg in batch {
-            let decoded = msg.payload().map(IntentEvent::decode);
-            let reason = match decoded {
-                Some(Ok(IntentEvent::Placed(p))) => match invalid(&p) {
+            let reason = match msg.payload().map(IntentEvent::decode) {
+                Some(Ok(event)) => match Row::of(&event).invalid() {
                     None => {
-                        if seen.insert(p.order_id) {
-                            intents.push(p);
-                        }
+                        events.push(event);
                         continue;
                     }
                     Some(r) => r.to_owned(),
@@ -91,35 +170,39 @@ impl OrderWriter {
             dead_letter(&self.publisher, "order-writer", msg, &reason).await?;
             outcome.dead_lettered += 1;
         }
-        if intents.is_empty() {
+        // Log order within the batch: the first event of an order decides.
+        let mut seen = HashSet::with_capacity(events.len());
+        let rows: Vec<Row<'_>> = events
+            .iter()
+            .map(Row::of)
+            .filter(|r| seen.insert(r.order_id))
+            .collect();
+        if rows.is_empty() {
             return Ok(outcome);
         }
 
-        let present = self.insert(&intents).await?;
-        let mut confirmed = Vec::new();
-        let mut rejected = Vec::new();
-        for p in &intents {
-            match present.get(&p.order_id).map(String::as_str) {
-                Some("confirmed") => confirmed.push(OrderConfirmed::of(p)),
-                Some(other) => {
-                    tracing::debug!(order_id = %p.order_id, status = other, "intent already settled");
-                }
-                None => rejected.push(OrderRejected::of(
-                    p,
-                    "idempotency key already used by another order",
-                )),
-            }
+        let present = self.insert(&rows).await?;
+        let mut verdicts = Verdicts::default();
+        for row in &rows {
+            verdicts.add(row.event, present.get(&row.order_id).map(String::as_str));
         }
-        self.publish_status(&confirmed, |e| (e.order_id, e.event_id))
+        self.publish_status(&verdicts.confirmed, |e| (e.order_id, e.event_id))
             .await?;
-        self.publish_status(&rejected, |e| (e.order_id, e.event_id))
+        self.publish_status(&verdicts.rejected, |e| (e.order_id, e.event_id))
             .await?;
-        outcome.confirmed = confirmed.len();
-        outcome.rejected = rejected.len();
-        metrics::counter!("flashdeal_orders_written_total", "outcome" => "confirmed")
-            .increment(confirmed.len() as u64);
-        metrics::counter!("flashdeal_orders_written_total", "outcome" => "rejected")
-            .increment(rejected.len() as u64);
+        self.publish_status(&verdicts.released, |e| (e.order_id, e.event_id))
+            .await?;
+        outcome.confirmed = verdicts.confirmed.len();
+        outcome.rejected = verdicts.rejected.len();
+        outcome.released = verdicts.released.len();
+        for (label, n) in [
+            ("confirmed", outcome.confirmed),
+            ("rejected", outcome.rejected),
+            ("expired", outcome.released),
+        ] {
+            metrics::counter!("flashdeal_orders_written_total", "outcome" => label)
+                .increment(n as u64);
+        }
         Ok(outcome)
     }
 
@@ -152,85 +235,162 @@ impl OrderWriter {
 
     /// Inserts the batch in one transaction and returns the status of every
     /// order id of the batch that has a row afterwards.
-    async fn insert(
-        &self,
-        intents: &[OrderPlaced],
-    ) -> Result<HashMap<OrderId, String>, sqlx::Error> {
-        let n = intents.len();
-        let (mut order_ids, mut user_ids, mut deal_ids) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut qty, mut price, mut keys) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut event_ids, mut reserved_at) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for p in intents {
-            order_ids.push(p.order_id.0);
-            user_ids.push(p.user_id.0);
-            deal_ids.push(p.deal_id.0);
-            qty.push(p.quantity);
-            price.push(p.unit_price_cents);
-            keys.push(p.idempotency_key.clone());
-            event_ids.push(p.event_id);
-            reserved_at
-                .push(DateTime::<Utc>::from_timestamp_millis(p.reserved_at).unwrap_or_default());
+    async fn insert(&self, rows: &[Row<'_>]) -> Result<HashMap<OrderId, String>, sqlx::Error> {
+        let n = rows.len();
+        let mut cols = Columns::with_capacity(n);
+        for r in rows {
+            let (user, deal, event) = r.ids();
+            cols.order_ids.push(r.order_id.0);
+            cols.user_ids.push(user);
+            cols.deal_ids.push(deal);
+            cols.quantities.push(r.quantity);
+            cols.prices.push(r.unit_price_cents);
+            cols.statuses.push(r.status.to_owned());
+            cols.keys.push(r.idempotency_key.clone());
+            cols.event_ids.push(event);
+            cols.reserved_at
+                .push(DateTime::<Utc>::from_timestamp_millis(r.reserved_at).unwrap_or_default());
         }
         let mut tx = self.pool.begin().await?;
         sqlx::query_file!(
             "../sql/queries/insert_orders.sql",
-            &order_ids,
-            &user_ids,
-            &deal_ids,
-            &qty,
-            &price,
-            &keys as &[Option<String>],
-            &event_ids as &[Uuid],
-            &reserved_at
+            &cols.order_ids,
+            &cols.user_ids,
+            &cols.deal_ids,
+            &cols.quantities,
+            &cols.prices,
+            &cols.statuses,
+            &cols.keys as &[Option<String>],
+            &cols.event_ids,
+            &cols.reserved_at
         )
         .execute(&mut *tx)
         .await?;
-        let rows = sqlx::query_file!("../sql/queries/orders_present.sql", &order_ids)
+        let present = sqlx::query_file!("../sql/queries/orders_present.sql", &cols.order_ids)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(rows
+        Ok(present
             .into_iter()
             .map(|r| (OrderId(r.order_id), r.status))
             .collect())
     }
 }
 
+/// The batch as column arrays, the shape `UNNEST` takes.
+struct Columns {
+    order_ids: Vec<Uuid>,
+    user_ids: Vec<Uuid>,
+    deal_ids: Vec<Uuid>,
+    quantities: Vec<i32>,
+    prices: Vec<i64>,
+    statuses: Vec<String>,
+    keys: Vec<Option<String>>,
+    event_ids: Vec<Uuid>,
+    reserved_at: Vec<DateTime<Utc>>,
+}
+
+impl Columns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            order_ids: Vec::with_capacity(n),
+            user_ids: Vec::with_capacity(n),
+            deal_ids: Vec::with_capacity(n),
+            quantities: Vec::with_capacity(n),
+            prices: Vec::with_capacity(n),
+            statuses: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            event_ids: Vec::with_capacity(n),
+            reserved_at: Vec::with_capacity(n),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flashdeal_schemas::{DealId, UserId};
+    use flashdeal_schemas::{DealId, OrderExpired, OrderPlaced, UserId};
 
-    fn intent(quantity: i32, unit_price_cents: i64, reserved_at: i64) -> OrderPlaced {
-        OrderPlaced {
+    fn placed(quantity: i32, unit_price_cents: i64, reserved_at: i64) -> IntentEvent {
+        IntentEvent::Placed(OrderPlaced {
             event_id: Uuid::now_v7(),
             order_id: OrderId::new_v7(),
             user_id: UserId::new_v7(),
             deal_id: DealId::new_v7(),
             quantity,
             unit_price_cents,
-            idempotency_key: None,
+            idempotency_key: Some("k".to_owned()),
             reserved_at,
             expires_at: reserved_at.saturating_add(1),
-        }
+        })
     }
 
-    /// Everything the table's CHECK constraints would refuse is caught
-    /// before the batch insert, so one bad intent cannot block a batch.
+    fn expired_of(event: &IntentEvent) -> IntentEvent {
+        let IntentEvent::Placed(p) = event else {
+            unreachable!("tests expire intents only")
+        };
+        IntentEvent::Expired(OrderExpired {
+            event_id: Uuid::now_v7(),
+            order_id: p.order_id,
+            user_id: p.user_id,
+            deal_id: p.deal_id,
+            quantity: p.quantity,
+            unit_price_cents: p.unit_price_cents,
+            reserved_at: p.reserved_at,
+            expires_at: p.expires_at,
+            occurred_at: p.expires_at,
+        })
+    }
+
     #[test]
-    fn intents_the_table_would_refuse_are_caught_before_the_insert() {
-        assert_eq!(invalid(&intent(1, 100, 1_700_000_000_000)), None);
-        assert!(invalid(&intent(0, 100, 1_700_000_000_000)).is_some());
-        assert!(invalid(&intent(-2, 100, 1_700_000_000_000)).is_some());
-        assert!(invalid(&intent(1, 0, 1_700_000_000_000)).is_some());
-        assert!(invalid(&intent(1, 100, i64::MAX)).is_some());
+    fn rows_the_table_would_refuse_are_caught_before_the_insert() {
+        assert_eq!(Row::of(&placed(1, 100, 1_700_000_000_000)).invalid(), None);
+        assert!(
+            Row::of(&placed(0, 100, 1_700_000_000_000))
+                .invalid()
+                .is_some()
+        );
+        assert!(
+            Row::of(&placed(-2, 100, 1_700_000_000_000))
+                .invalid()
+                .is_some()
+        );
+        assert!(
+            Row::of(&placed(1, 0, 1_700_000_000_000))
+                .invalid()
+                .is_some()
+        );
+        assert!(Row::of(&placed(1, 100, i64::MAX)).invalid().is_some());
+    }
+
+    #[test]
+    fn an_expiry_row_is_expired_and_frees_the_idempotency_key() {
+        let p = placed(2, 100, 1_700_000_000_000);
+        let e = expired_of(&p);
+        assert_eq!(
+            (Row::of(&p).status, Row::of(&p).idempotency_key.is_some()),
+            ("confirmed", true)
+        );
+        assert_eq!(
+            (Row::of(&e).status, Row::of(&e).idempotency_key),
+            ("expired", None)
+        );
+    }
+
+    /// The decision table of intent vs expiry.
+    #[test]
+    fn the_first_of_intent_and_expiry_decides() {
+        let p = placed(1, 100, 1_700_000_000_000);
+        let e = expired_of(&p);
+        let mut v = Verdicts::default();
+        v.add(&p, Some("confirmed")); // intent first (or redelivered): confirm
+        v.add(&e, Some("confirmed")); // expiry after confirmation: nothing
+        v.add(&e, Some("expired")); // expiry first (or redelivered): release
+        v.add(&p, Some("expired")); // intent after expiry: nothing
+        v.add(&p, None); // key taken by another order: reject
+        assert_eq!(
+            (v.confirmed.len(), v.released.len(), v.rejected.len()),
+            (1, 1, 1)
+        );
     }
 }

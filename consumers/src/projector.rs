@@ -1,8 +1,9 @@
 //! The status projector: `orders.status` → Redis.
 //!
 //! For each verdict it settles the deal's pending reservation with
-//! `settle.lua` (stock returns only for a rejection, and only once) and
-//! writes the order's status to `order:{id}`, which `GET /orders/{id}` reads.
+//! `settle.lua` (stock returns only for a rejection or an expiry, and only
+//! once) and writes the order's status to `order:{id}`, which
+//! `GET /orders/{id}` reads.
 //! One pipeline per batch: a single round trip however large the batch.
 
 use crate::{
@@ -66,6 +67,9 @@ impl Projector {
                 ),
                 StatusEvent::Rejected(e) => (
                     e.order_id, e.deal_id, e.user_id, e.quantity, "released", "rejected",
+                ),
+                StatusEvent::Released(e) => (
+                    e.order_id, e.deal_id, e.user_id, e.quantity, "released", "expired",
                 ),
             };
             settle(&mut pipe, order, deal, user, qty, verdict);

@@ -2,7 +2,9 @@
 //! datum) for every event, so a reader can tell which record a message holds
 //! without a registry. The schema files are compiled in with `include_str!`.
 
-use crate::events::{OrderConfirmed, OrderPlaced, OrderRejected};
+use crate::events::{
+    OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected, ReservationReleased,
+};
 use apache_avro::{
     Schema,
     headers::{HeaderBuilder, RabinFingerprintHeader},
@@ -88,6 +90,12 @@ macro_rules! avro_event {
 avro_event!(OrderPlaced, "OrderPlaced", "order_placed.avsc");
 avro_event!(OrderConfirmed, "OrderConfirmed", "order_confirmed.avsc");
 avro_event!(OrderRejected, "OrderRejected", "order_rejected.avsc");
+avro_event!(OrderExpired, "OrderExpired", "order_expired.avsc");
+avro_event!(
+    ReservationReleased,
+    "ReservationReleased",
+    "reservation_released.avsc"
+);
 
 /// Splits `bytes` into header and body if it carries `T`'s fingerprint.
 fn body_of<T: AvroEvent>(bytes: &[u8]) -> Option<&[u8]> {
@@ -106,14 +114,18 @@ fn unknown(bytes: &[u8]) -> CodecError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IntentEvent {
     Placed(OrderPlaced),
+    Expired(OrderExpired),
 }
 
 impl IntentEvent {
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        match body_of::<OrderPlaced>(bytes) {
-            Some(body) => OrderPlaced::decode_body(body).map(Self::Placed),
-            None => Err(unknown(bytes)),
+        if let Some(body) = body_of::<OrderPlaced>(bytes) {
+            return OrderPlaced::decode_body(body).map(Self::Placed);
         }
+        if let Some(body) = body_of::<OrderExpired>(bytes) {
+            return OrderExpired::decode_body(body).map(Self::Expired);
+        }
+        Err(unknown(bytes))
     }
 }
 
@@ -122,6 +134,7 @@ impl IntentEvent {
 pub enum StatusEvent {
     Confirmed(OrderConfirmed),
     Rejected(OrderRejected),
+    Released(ReservationReleased),
 }
 
 impl StatusEvent {
@@ -131,6 +144,9 @@ impl StatusEvent {
         }
         if let Some(body) = body_of::<OrderRejected>(bytes) {
             return OrderRejected::decode_body(body).map(Self::Rejected);
+        }
+        if let Some(body) = body_of::<ReservationReleased>(bytes) {
+            return ReservationReleased::decode_body(body).map(Self::Released);
         }
         Err(unknown(bytes))
     }
@@ -180,6 +196,31 @@ mod tests {
         assert_eq!(
             StatusEvent::decode(&r.encode().unwrap()).unwrap(),
             StatusEvent::Rejected(r)
+        );
+    }
+
+    #[test]
+    fn expiry_and_release_round_trip_on_their_topics() {
+        let p = placed(Some("k"));
+        let expired = OrderExpired {
+            event_id: Uuid::now_v7(),
+            order_id: p.order_id,
+            user_id: p.user_id,
+            deal_id: p.deal_id,
+            quantity: p.quantity,
+            unit_price_cents: p.unit_price_cents,
+            reserved_at: p.reserved_at,
+            expires_at: p.expires_at,
+            occurred_at: p.expires_at + 1,
+        };
+        let released = ReservationReleased::of(&expired);
+        assert_eq!(
+            IntentEvent::decode(&expired.encode().unwrap()).unwrap(),
+            IntentEvent::Expired(expired)
+        );
+        assert_eq!(
+            StatusEvent::decode(&released.encode().unwrap()).unwrap(),
+            StatusEvent::Released(released)
         );
     }
 

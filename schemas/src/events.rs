@@ -75,3 +75,44 @@ impl OrderRejected {
         }
     }
 }
+
+/// A reservation stayed pending past its expiry; appended by the reconciler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderExpired {
+    pub event_id: Uuid,
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub deal_id: DealId,
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+    pub reserved_at: i64,
+    pub expires_at: i64,
+    pub occurred_at: i64,
+}
+
+/// The order was recorded as expired; its reserved stock goes back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationReleased {
+    pub event_id: Uuid,
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub deal_id: DealId,
+    pub quantity: i32,
+    pub reason: String,
+    pub occurred_at: i64,
+}
+
+impl ReservationReleased {
+    /// The release of `expired`'s reservation, with a new event id.
+    pub fn of(expired: &OrderExpired) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            order_id: expired.order_id,
+            user_id: expired.user_id,
+            deal_id: expired.deal_id,
+            quantity: expired.quantity,
+            reason: "reservation expired".to_owned(),
+            occurred_at: now_millis(),
+        }
+    }
+}

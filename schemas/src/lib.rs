@@ -18,5 +18,5 @@ pub mod redis_keys;
 pub mod topics;
 
 pub use codec::{CodecError, IntentEvent, StatusEvent};
-pub use events::{OrderConfirmed, OrderPlaced, OrderRejected};
+pub use events::{OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected, ReservationReleased};
 pub use ids::{DealId, IdError, IdempotencyKey, OrderId, Quantity, UserId};

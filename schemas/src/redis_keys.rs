@@ -2,6 +2,7 @@
 //! `{deal:<id>}` hash tag, so one Lua script only touches one cluster slot.
 
 use crate::ids::{DealId, OrderId, UserId};
+use std::str::FromStr;
 
 /// The keys of one deal's hot-path state.
 #[derive(Clone, Debug)]
@@ -38,6 +39,47 @@ impl DealKeys {
     }
 }
 
+/// The deal a `{deal:<id>}:…` key belongs to.
+pub fn deal_of_key(key: &str) -> Option<DealId> {
+    key.strip_prefix("{deal:")?.split_once('}')?.0.parse().ok()
+}
+
+/// A pending reservation as `reserve.lua` records it in the deal's
+/// reservation hash: `"user_id quantity unit_price_cents reserved_at_ms
+/// expires_at_ms"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReservationRecord {
+    pub user: UserId,
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+    pub reserved_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+/// The record is not in `reserve.lua`'s format.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed reservation record `{0}`")]
+pub struct MalformedRecord(String);
+
+impl FromStr for ReservationRecord {
+    type Err = MalformedRecord;
+
+    fn from_str(s: &str) -> Result<Self, MalformedRecord> {
+        let bad = || MalformedRecord(s.chars().take(120).collect());
+        let f: Vec<&str> = s.split(' ').collect();
+        let [user, q, p, r, e] = f.as_slice() else {
+            return Err(bad());
+        };
+        Ok(Self {
+            user: user.parse().map_err(|_| bad())?,
+            quantity: q.parse().map_err(|_| bad())?,
+            unit_price_cents: p.parse().map_err(|_| bad())?,
+            reserved_at_ms: r.parse().map_err(|_| bad())?,
+            expires_at_ms: e.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 /// Hash: the projected status of one order (`status`, `user_id`, `deal_id`, `quantity`).
 pub fn order_status(order: OrderId) -> String {
     format!("order:{order}")
@@ -56,5 +98,31 @@ mod tests {
             assert!(key.starts_with(&tag), "{key}");
         }
         assert!(k.idempotency(UserId::new_v7(), "x").starts_with(&tag));
+        assert_eq!(deal_of_key(&k.pending), Some(d));
+        assert_eq!(deal_of_key("order:123"), None);
+    }
+
+    #[test]
+    fn reservation_records_parse_as_reserve_lua_writes_them() {
+        let user = UserId::new_v7();
+        let r: ReservationRecord = format!("{user} 2 1999 1700000000000 1700000600000")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            r,
+            ReservationRecord {
+                user,
+                quantity: 2,
+                unit_price_cents: 1999,
+                reserved_at_ms: 1_700_000_000_000,
+                expires_at_ms: 1_700_000_600_000
+            }
+        );
+        assert!("garbage".parse::<ReservationRecord>().is_err());
+        assert!(
+            format!("{user} 2 x 1 2")
+                .parse::<ReservationRecord>()
+                .is_err()
+        );
     }
 }

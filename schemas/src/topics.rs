@@ -1,9 +1,10 @@
 //! Topic names (ARCHITECTURE §3). Keys are always the order id for order
 //! topics so that a flash sale spreads over every partition.
 
-/// Order intents written by the gateway: `OrderPlaced`.
+/// Order intents: `OrderPlaced` (gateway), `OrderExpired` (reconciler).
 pub const ORDERS_INTENTS: &str = "orders.intents";
-/// Verdicts written by the order-writer: `OrderConfirmed`, `OrderRejected`.
+/// Verdicts written by the order-writer: `OrderConfirmed`, `OrderRejected`,
+/// `ReservationReleased`.
 pub const ORDERS_STATUS: &str = "orders.status";
 
 /// The topics the order path needs, created up front with their final

@@ -3,7 +3,7 @@
 
 use flashdeal::{
     broker::EmbeddedBroker,
-    cli::{GatewayArgs, WriterArgs},
+    cli::{GatewayArgs, ReconcilerArgs, WriterArgs},
     config::{self, Config},
     database, roles,
 };
@@ -41,12 +41,16 @@ pub struct TestEnv {
 pub struct Options {
     /// Run the order-writer in this process (false: the test runs it).
     pub in_process_writer: bool,
+    /// Run a reconciler sweeping at this interval (ms). Off by default: it
+    /// scans the Redis every test shares.
+    pub reconcile_interval_ms: Option<u64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             in_process_writer: true,
+            reconcile_interval_ms: None,
         }
     }
 }
@@ -103,6 +107,15 @@ impl TestEnv {
             let (c, s) = (config.clone(), writer_shutdown.clone());
             tasks.push(tokio::spawn(async move {
                 roles::run_order_writer(&c, &writer_args(), s).await
+            }));
+        }
+        if let Some(ms) = opts.reconcile_interval_ms {
+            let (c, s) = (config.clone(), shutdown.clone());
+            let args = ReconcilerArgs {
+                reconcile_interval_ms: ms,
+            };
+            tasks.push(tokio::spawn(async move {
+                roles::run_reconciler(&c, &args, s).await
             }));
         }
         let jwt = config::jwt_keys(&data_dir, Duration::from_secs(3600)).expect("jwt keys");
@@ -251,6 +264,41 @@ impl TestEnv {
         .await
         .expect("sum")
         .unwrap_or(0)
+    }
+
+    /// Waits until `group` has committed past `offset` on `partition` of `topic`:
+    /// the message there has been applied.
+    pub async fn wait_committed(&self, group: &str, topic: &str, partition: i32, offset: i64) {
+        let consumer: BaseConsumer = self
+            .config
+            .kafka()
+            .consumer_config(group, "test-offsets")
+            .create()
+            .expect("offsets client");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        eventually(
+            "the consumer group to commit past the message",
+            Duration::from_secs(30),
+            || {
+                let committed = consumer
+                    .committed_offsets(tpl.clone(), Duration::from_secs(5))
+                    .ok()
+                    .and_then(|t| t.find_partition(topic, partition).map(|p| p.offset()));
+                async move {
+                    matches!(committed, Some(rdkafka::Offset::Offset(o)) if o > offset)
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+        // Dropping a consumer right after committed() can hang in librdkafka:
+        // drop it on the blocking pool, bounded.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::task::spawn_blocking(move || drop(consumer)),
+        )
+        .await;
     }
 
     /// Messages ever appended to `topic` (sum of high watermarks).

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod burst;
+mod expiry;
 mod harness;
 mod journey;
 mod writer_crash;

@@ -43,6 +43,7 @@ async fn rows(env: &TestEnv) -> Vec<String> {
 async fn killing_the_order_writer_mid_stream_loses_and_duplicates_nothing() {
     let env = TestEnv::start(Options {
         in_process_writer: false,
+        ..Options::default()
     })
     .await;
     let deal = env.create_deal(100_000, 1_000).await;

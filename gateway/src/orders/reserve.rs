@@ -1,6 +1,7 @@
 //! The reservation: `reserve.lua` run with EVALSHA, one round trip, atomic
 //! per deal. Everything the hot path decides about stock is decided here.
 
+use flashdeal_schemas::redis_keys::{MalformedRecord, ReservationRecord};
 use flashdeal_schemas::{DealId, IdempotencyKey, OrderId, Quantity, UserId, redis_keys::DealKeys};
 use redis::{RedisError, Script, Value, aio::ConnectionManager};
 use std::sync::LazyLock;
@@ -20,15 +21,6 @@ pub struct ReserveRequest<'a> {
     pub idempotency_ttl_secs: u64,
 }
 
-/// A reservation recorded by an earlier request with the same key.
-#[derive(Debug, PartialEq, Eq)]
-pub struct PendingReservation {
-    pub quantity: i32,
-    pub unit_price_cents: i64,
-    pub reserved_at_ms: i64,
-    pub expires_at_ms: i64,
-}
-
 /// What the script decided.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reservation {
@@ -39,7 +31,7 @@ pub enum Reservation {
     Duplicate(OrderId),
     /// The key's order is still pending: its intent may not be in the log,
     /// so the caller publishes it again (same order id, idempotent).
-    DuplicatePending(OrderId, PendingReservation),
+    DuplicatePending(OrderId, ReservationRecord),
     UnknownDeal,
     NotActive,
     LimitReached {
@@ -72,20 +64,6 @@ fn number<T: std::str::FromStr>(s: &str) -> Result<T, RedisError> {
     s.parse().map_err(|_| protocol(s))
 }
 
-fn parse_pending(s: &str) -> Result<PendingReservation, RedisError> {
-    // "user quantity price reserved_at expires_at", written by reserve.lua
-    let f: Vec<&str> = s.split(' ').collect();
-    match f.as_slice() {
-        [_, q, p, r, e] => Ok(PendingReservation {
-            quantity: number(q)?,
-            unit_price_cents: number(p)?,
-            reserved_at_ms: number(r)?,
-            expires_at_ms: number(e)?,
-        }),
-        _ => Err(protocol(s)),
-    }
-}
-
 /// Runs the reservation script.
 pub async fn reserve(
     redis: &mut ConnectionManager,
@@ -116,9 +94,12 @@ pub async fn reserve(
             unit_price_cents: number(&text(reply.get(1))?)?,
         },
         "dup" => Reservation::Duplicate(order_id()?),
-        "dup_pending" => {
-            Reservation::DuplicatePending(order_id()?, parse_pending(&text(reply.get(2))?)?)
-        }
+        "dup_pending" => Reservation::DuplicatePending(
+            order_id()?,
+            text(reply.get(2))?
+                .parse()
+                .map_err(|e: MalformedRecord| protocol(&e.to_string()))?,
+        ),
         "unknown" => Reservation::UnknownDeal,
         "inactive" => Reservation::NotActive,
         "limit" => Reservation::LimitReached {
@@ -127,27 +108,4 @@ pub async fn reserve(
         "sold_out" => Reservation::SoldOut,
         other => return Err(protocol(other)),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pending_reservations_parse_as_the_script_writes_them() {
-        let r = parse_pending(
-            "0195c1a2-0000-7000-8000-000000000000 2 1999 1700000000000 1700000600000",
-        )
-        .unwrap();
-        assert_eq!(
-            r,
-            PendingReservation {
-                quantity: 2,
-                unit_price_cents: 1999,
-                reserved_at_ms: 1_700_000_000_000,
-                expires_at_ms: 1_700_000_600_000
-            }
-        );
-        assert!(parse_pending("garbage").is_err());
-    }
 }

@@ -198,6 +198,7 @@ async fn postgres_ceiling(cli: &Cli, rows: usize, batch: usize) -> anyhow::Resul
                     .map(|p| p.unit_price_cents)
                     .collect::<Vec<_>>(),
             )
+            .bind(vec!["confirmed"; n])
             .bind(
                 intents
                     .iter()
