@@ -8,4 +8,5 @@ mod burst;
 mod expiry;
 mod harness;
 mod journey;
+mod poison;
 mod writer_crash;
