@@ -19,8 +19,6 @@ use std::sync::LazyLock;
 /// The consumer group of the status projector.
 pub const GROUP: &str = "projector";
 
-/// How long `order:{id}` lives in Redis; PostgreSQL answers after that.
-const ORDER_STATUS_TTL_SECS: i64 = 7 * 24 * 3600;
 
 static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settle.lua")));
 
@@ -84,7 +82,7 @@ impl Projector {
                 ],
             )
             .ignore()
-            .expire(&key, ORDER_STATUS_TTL_SECS)
+            .expire(&key, redis_keys::ORDER_STATUS_TTL_SECS)
             .ignore();
             applied += 1;
         }

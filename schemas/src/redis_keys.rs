@@ -80,6 +80,9 @@ impl FromStr for ReservationRecord {
     }
 }
 
+/// How long `order:{id}` lives in Redis; PostgreSQL answers after that.
+pub const ORDER_STATUS_TTL_SECS: i64 = 7 * 24 * 3600;
+
 /// Hash: the projected status of one order (`status`, `user_id`, `deal_id`, `quantity`).
 pub fn order_status(order: OrderId) -> String {
     format!("order:{order}")

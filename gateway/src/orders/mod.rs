@@ -145,7 +145,7 @@ async fn record_accepted(state: &mut AppState, intent: &OrderPlaced) {
             ],
         )
         .ignore()
-        .expire(&key, 7 * 24 * 3600)
+        .expire(&key, redis_keys::ORDER_STATUS_TTL_SECS)
         .ignore()
         .query_async::<()>(&mut state.redis)
         .await;
