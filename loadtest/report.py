@@ -229,6 +229,10 @@ def main() -> None:
         w(f"| PostgreSQL ceiling: batched `UNNEST` insert | {fmt(pg_c, 0)} rows | the writer's statement, {ceilings['postgres_unnest_insert'].get('batch')} rows per transaction, one connection |")
     if broker_c:
         w(f"| broker ceiling: produce `OrderPlaced` | {fmt(broker_c, 0)} msgs | {ceilings['broker_produce'].get('payload_bytes')} B Avro, idempotent, acks=all |")
+    lat = ceilings.get("broker_ack_latency")
+    if lat:
+        w(f"| broker ack latency, one message at a time | p50 {fmt(lat['p50_ms'], 2)} ms, p99 {fmt(lat['p99_ms'], 2)} ms | "
+          "what each `POST /orders` waits for before its 202 |")
     if writer:
         w(f"| order-writer drain | {fmt(writer, 0)} rows | 100k queued intents → rows + `OrderConfirmed`, batch {ceilings['order_writer_drain'].get('batch')} |")
     if fd_tput:
@@ -304,10 +308,10 @@ def main() -> None:
         w("## Gateway profile\n")
         w("`perf record -e cpu-clock -g` on the gateway process for 6 s of the default tuning run "
           "(self time by shared object and symbol, top 30):\n")
-        w("```\n" + prof.read_text().rstrip() + "\n```\n")
+        w("```\n" + "\n".join(line.rstrip(" -") for line in prof.read_text().splitlines()) + "\n```\n")
     w("![Throughput and p99 vs offered load](img/throughput_vs_offered.png)\n")
     w("![POST /orders latency and throughput through the sell-out burst](img/burst_latency_over_time.png)\n")
-    notes = out / "notes.md"
+    notes = Path(__file__).parent / "findings.md"
     if notes.exists():
         w(notes.read_text())
     a.doc.write_text("\n".join(L) + "\n")

@@ -75,6 +75,7 @@ log "ceilings"
 "$BIN/flashdeal-bench" redis --concurrency "$CEILING_CONCURRENCY" --secs 5 | tee -a "$OUT/ceilings.jsonl" >&2
 "$BIN/flashdeal-bench" postgres --rows 100000 --batch 500 | tee -a "$OUT/ceilings.jsonl" >&2
 "$BIN/flashdeal-bench" broker --messages 100000 | tee -a "$OUT/ceilings.jsonl" >&2
+"$BIN/flashdeal-bench" broker --messages 500 --sequential | tee -a "$OUT/ceilings.jsonl" >&2
 
 k6run() { # system base-url label rate stock limit
   local system=$1 base=$2 label=$3 rate=$4 stock=$5 limit=$6
@@ -127,7 +128,7 @@ restart_gateway
 
 log "order-writer drain: stop the writer process, queue a backlog, time the real writer"
 kill -INT "$PID_order_writer"; wait "$PID_order_writer" 2>/dev/null || true
-for batch in 500 50; do
+for batch in 500 50 2000; do
   "$BIN/flashdeal-bench" writer --intents 100000 --batch "$batch" | tee -a "$OUT/ceilings.jsonl" >&2
 done
 cleanup; PIDS=()

@@ -19,7 +19,6 @@ use std::sync::LazyLock;
 /// The consumer group of the status projector.
 pub const GROUP: &str = "projector";
 
-
 static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settle.lua")));
 
 pub struct Projector {

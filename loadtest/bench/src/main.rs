@@ -65,6 +65,10 @@ enum Command {
     Broker {
         #[arg(long, default_value_t = 100_000)]
         messages: usize,
+        /// One message at a time, each awaited: the ack latency a single
+        /// `POST /orders` waits for, instead of the pipelined throughput.
+        #[arg(long)]
+        sequential: bool,
     },
     /// Produces `intents` intents, then times the real order-writer draining
     /// them into PostgreSQL. Stop any other order-writer first.
@@ -271,6 +275,39 @@ async fn broker_ceiling(cli: &Cli, messages: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn broker_latency(cli: &Cli, messages: usize) -> anyhow::Result<()> {
+    let kafka = config(cli).kafka();
+    let topic = "bench.produce";
+    flashdeal_producers::admin::ensure_topics(&kafka, &[topic], cli.partitions).await?;
+    let publisher = roles::publisher(&kafka, "flashdeal-bench")?;
+    let mut latencies = Vec::with_capacity(messages);
+    let started = Instant::now();
+    for _ in 0..messages {
+        let p = intent(DealId::new_v7());
+        let key = p.order_id.0.into_bytes();
+        let t = Instant::now();
+        publisher
+            .publish(Outgoing {
+                topic,
+                key: &key,
+                event_id: p.event_id,
+                event: &p,
+            })
+            .await?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    report(
+        "broker_ack_latency",
+        messages,
+        elapsed,
+        json!({ "p50_ms": at(0.5), "p99_ms": at(0.99) }),
+    );
+    Ok(())
+}
+
 async fn writer_drain(cli: &Cli, intents: usize, batch: usize) -> anyhow::Result<()> {
     let config = config(cli);
     let pool = database::migrate(&config.database_url).await?;
@@ -353,7 +390,14 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Redis { concurrency, secs } => redis_ceiling(&cli, concurrency, secs).await,
         Command::Postgres { rows, batch } => postgres_ceiling(&cli, rows, batch).await,
-        Command::Broker { messages } => broker_ceiling(&cli, messages).await,
+        Command::Broker {
+            messages,
+            sequential: false,
+        } => broker_ceiling(&cli, messages).await,
+        Command::Broker {
+            messages,
+            sequential: true,
+        } => broker_latency(&cli, messages).await,
         Command::Writer { intents, batch } => writer_drain(&cli, intents, batch).await,
     }
 }
