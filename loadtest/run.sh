@@ -109,7 +109,7 @@ restart_gateway() { # env assignments for the new gateway
 # hardware counters) while the default configuration runs.
 perf_job=
 if command -v perf >/dev/null 2>&1; then
-  (sleep 10; perf record -q -e cpu-clock -F 499 -g -p "$PID_gateway" -o "$OUT/gateway.perf" -- sleep 6 >/dev/null 2>&1 || true) &
+  (sleep 12; perf record -q -e cpu-clock -F 499 -g -p "$PID_gateway" -o "$OUT/gateway.perf" -- sleep 6 >/dev/null 2>&1 || true) &
   perf_job=$!
 fi
 k6run flashdeal "http://$FLASHDEAL_HTTP_ADDR" "tunedefault" "$TUNE_RATE" 10000000 1000
