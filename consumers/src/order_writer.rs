@@ -17,10 +17,9 @@ use crate::{
     dead_letter::dead_letter,
 };
 use chrono::{DateTime, Utc};
-use flashdeal_producers::{EventPublisher, PublishError, publisher::Outgoing};
+use flashdeal_producers::EventPublisher;
 use flashdeal_schemas::{
-    IntentEvent, OrderConfirmed, OrderId, OrderRejected, ReservationReleased, codec::AvroEvent,
-    topics,
+    IntentEvent, OrderConfirmed, OrderId, OrderRejected, ReservationReleased, topics,
 };
 use rdkafka::{Message, message::OwnedMessage};
 use sqlx::PgPool;
@@ -186,11 +185,20 @@ impl OrderWriter {
         for row in &rows {
             verdicts.add(row.event, present.get(&row.order_id).map(String::as_str));
         }
-        self.publish_status(&verdicts.confirmed, |e| (e.order_id, e.event_id))
+        self.publisher
+            .publish_by_order(topics::ORDERS_STATUS, &verdicts.confirmed, |e| {
+                (e.order_id, e.event_id)
+            })
             .await?;
-        self.publish_status(&verdicts.rejected, |e| (e.order_id, e.event_id))
+        self.publisher
+            .publish_by_order(topics::ORDERS_STATUS, &verdicts.rejected, |e| {
+                (e.order_id, e.event_id)
+            })
             .await?;
-        self.publish_status(&verdicts.released, |e| (e.order_id, e.event_id))
+        self.publisher
+            .publish_by_order(topics::ORDERS_STATUS, &verdicts.released, |e| {
+                (e.order_id, e.event_id)
+            })
             .await?;
         outcome.confirmed = verdicts.confirmed.len();
         outcome.rejected = verdicts.rejected.len();
@@ -204,33 +212,6 @@ impl OrderWriter {
                 .increment(n as u64);
         }
         Ok(outcome)
-    }
-
-    /// Publishes verdicts to `orders.status`, keyed by order id, and waits
-    /// for every acknowledgement.
-    async fn publish_status<E: AvroEvent>(
-        &self,
-        events: &[E],
-        ids: impl Fn(&E) -> (OrderId, Uuid),
-    ) -> Result<(), PublishError> {
-        let keyed: Vec<([u8; 16], Uuid)> = events
-            .iter()
-            .map(|e| {
-                let (order_id, event_id) = ids(e);
-                (order_id.0.into_bytes(), event_id)
-            })
-            .collect();
-        let out: Vec<_> = events
-            .iter()
-            .zip(&keyed)
-            .map(|(event, (key, event_id))| Outgoing {
-                topic: topics::ORDERS_STATUS,
-                key,
-                event_id: *event_id,
-                event,
-            })
-            .collect();
-        self.publisher.publish_all(&out).await
     }
 
     /// Inserts the batch in one transaction and returns the status of every

@@ -2,7 +2,7 @@
 //! `event_id`/`event_type` headers, and wait for the broker's acknowledgement.
 //! Nothing downstream of a publish may run before that acknowledgement.
 
-use flashdeal_schemas::{codec::AvroEvent, topics::headers};
+use flashdeal_schemas::{OrderId, codec::AvroEvent, topics::headers};
 use futures::future::try_join_all;
 use rdkafka::{
     error::KafkaError,
@@ -79,6 +79,35 @@ impl EventPublisher {
             .map(|o| self.enqueue(o))
             .collect::<Result<Vec<_>, _>>()?;
         try_join_all(futures).await.map(|_| ())
+    }
+
+    /// Publishes order events to `topic`, each keyed by its order id (the key
+    /// of every order topic), and waits for every acknowledgement. `ids`
+    /// names an event's order id and event id.
+    pub async fn publish_by_order<E: AvroEvent>(
+        &self,
+        topic: &str,
+        events: &[E],
+        ids: impl Fn(&E) -> (OrderId, Uuid),
+    ) -> Result<(), PublishError> {
+        let keyed: Vec<([u8; 16], Uuid)> = events
+            .iter()
+            .map(|e| {
+                let (order_id, event_id) = ids(e);
+                (order_id.0.into_bytes(), event_id)
+            })
+            .collect();
+        let out: Vec<_> = events
+            .iter()
+            .zip(&keyed)
+            .map(|(event, (key, event_id))| Outgoing {
+                topic,
+                key,
+                event_id: *event_id,
+                event,
+            })
+            .collect();
+        self.publish_all(&out).await
     }
 
     /// Hands the record to librdkafka now (`send_result`), so a batch is

@@ -8,7 +8,7 @@
 //! order-writer absorbs; an expiry is re-sent at most every
 //! `republish_after` so a lagging pipeline is not flooded.
 
-use crate::{EventPublisher, PublishError, publisher::Outgoing};
+use crate::{EventPublisher, PublishError};
 use flashdeal_schemas::{
     OrderExpired, OrderId,
     events::now_millis,
@@ -143,18 +143,11 @@ impl Reconciler {
                     })
                 })
                 .collect();
-            let keys: Vec<[u8; 16]> = expiries.iter().map(|e| e.order_id.0.into_bytes()).collect();
-            let out: Vec<_> = expiries
-                .iter()
-                .zip(&keys)
-                .map(|(event, key)| Outgoing {
-                    topic: topics::ORDERS_INTENTS,
-                    key,
-                    event_id: event.event_id,
-                    event,
+            self.publisher
+                .publish_by_order(topics::ORDERS_INTENTS, &expiries, |e| {
+                    (e.order_id, e.event_id)
                 })
-                .collect();
-            self.publisher.publish_all(&out).await?;
+                .await?;
             for e in &expiries {
                 tracing::debug!(order_id = %e.order_id, deal_id = %deal, "reservation expired");
                 self.sent.insert(e.order_id, Instant::now());

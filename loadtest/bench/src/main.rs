@@ -315,19 +315,10 @@ async fn writer_drain(cli: &Cli, intents: usize, batch: usize) -> anyhow::Result
     let publisher = roles::publisher(&config.kafka(), "flashdeal-bench")?;
     let deal = DealId::new_v7();
     let events: Vec<OrderPlaced> = (0..intents).map(|_| intent(deal)).collect();
-    let keys: Vec<[u8; 16]> = events.iter().map(|e| e.order_id.0.into_bytes()).collect();
-    for (chunk, kchunk) in events.chunks(5_000).zip(keys.chunks(5_000)) {
-        let out: Vec<_> = chunk
-            .iter()
-            .zip(kchunk)
-            .map(|(event, key)| Outgoing {
-                topic: topics::ORDERS_INTENTS,
-                key,
-                event_id: event.event_id,
-                event,
-            })
-            .collect();
-        publisher.publish_all(&out).await?;
+    for chunk in events.chunks(5_000) {
+        publisher
+            .publish_by_order(topics::ORDERS_INTENTS, chunk, |e| (e.order_id, e.event_id))
+            .await?;
     }
     let shutdown = CancellationToken::new();
     let started = Instant::now();
