@@ -31,7 +31,9 @@ pub async fn migrate(url: &str) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
+/// Creates the database named in `url` if it does not exist (connecting to
+/// the `postgres` maintenance database). Also used by the benchmark baseline.
+pub async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
     let opts = PgConnectOptions::from_str(url).context("DATABASE_URL is not a PostgreSQL URL")?;
     let Some(name) = opts.get_database().map(str::to_owned) else {
         return Ok(());

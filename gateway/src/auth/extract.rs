@@ -1,7 +1,7 @@
 //! Extractors for protected routes: a handler that takes [`AuthUser`] runs
 //! only with a valid bearer token; [`AdminUser`] also requires the admin role.
 
-use super::jwt::{Claims, Role};
+use super::jwt::{Claims, JwtKeys, Role};
 use crate::{error::ApiError, state::AppState};
 use axum::{extract::FromRequestParts, http::request::Parts};
 use flashdeal_schemas::UserId;
@@ -17,23 +17,33 @@ pub struct AuthUser {
 #[derive(Clone, Debug)]
 pub struct AdminUser(pub AuthUser);
 
+/// Verifies the request's `Authorization: Bearer <token>` with `jwt`; for
+/// extractors of any state (the benchmark baseline has its own).
+pub fn bearer_claims(parts: &Parts, jwt: &JwtKeys) -> Result<Claims, ApiError> {
+    let header =
+        parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthenticated(
+                "missing `Authorization: Bearer <token>` header",
+            ))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated(
+            "the Authorization header must be `Bearer <token>`",
+        ))?;
+    jwt.verify(token)
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(
-            ApiError::Unauthenticated("missing `Authorization: Bearer <token>` header"),
-        )?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthenticated(
-                "the Authorization header must be `Bearer <token>`",
-            ))?;
-        let claims = state.jwt.verify(token)?;
+        let claims = bearer_claims(parts, &state.jwt)?;
         Ok(Self {
             id: claims.sub,
             claims,

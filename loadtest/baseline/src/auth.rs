@@ -16,11 +16,12 @@
 use crate::app::AppState;
 use axum::{
     extract::{FromRequestParts, State},
-    http::{StatusCode, header, request::Parts},
+    http::{StatusCode, request::Parts},
 };
 use flashdeal_gateway::{
     auth::{
         JwtKeys, Role,
+        extract::bearer_claims,
         jwt::WeakSecret,
         routes::{Credentials, SignedUp, Token},
     },
@@ -59,22 +60,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthenticated(
-                "missing `Authorization: Bearer <token>` header",
-            ))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthenticated(
-                "the Authorization header must be `Bearer <token>`",
-            ))?;
-        let claims = state.jwt.verify(token)?;
+        let claims = bearer_claims(parts, &state.jwt)?;
         Ok(Self {
             id: claims.sub.0,
             role: claims.role,

@@ -6,8 +6,8 @@
 use anyhow::Context;
 use flashdeal_gateway::auth::{Role, routes::ValidCredentials};
 use sqlx::{
-    ConnectOptions, Connection, PgPool,
-    postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
 };
 use std::{str::FromStr, time::Duration};
 use uuid::Uuid;
@@ -22,7 +22,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// returns a pool of `size` connections.
 pub async fn prepare(url: &str, size: u32) -> anyhow::Result<PgPool> {
     let opts = PgConnectOptions::from_str(url).context("--database-url is not a PostgreSQL URL")?;
-    create_database_if_missing(&opts).await?;
+    flashdeal::database::create_database_if_missing(url).await?;
     let pool = PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -34,34 +34,6 @@ pub async fn prepare(url: &str, size: u32) -> anyhow::Result<PgPool> {
         .await
         .context("creating the baseline schema")?;
     Ok(pool)
-}
-
-async fn create_database_if_missing(opts: &PgConnectOptions) -> anyhow::Result<()> {
-    let Some(name) = opts.get_database().map(str::to_owned) else {
-        return Ok(());
-    };
-    let mut admin: PgConnection = opts
-        .clone()
-        .database("postgres")
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", describe(opts)))?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
-    if !exists {
-        // Identifiers cannot be bound; quote it as PostgreSQL does.
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("creating database {name}"))?;
-        println!("created database {name}");
-    }
-    admin.close().await?;
-    Ok(())
 }
 
 /// Creates the admin account, or resets its password and role, so k6 can
