@@ -140,18 +140,26 @@ pub enum Command {
         #[command(flatten)]
         gateway: GatewayArgs,
     },
-    /// Only the order-writer (orders.intents → PostgreSQL → orders.status).
+    /// Only the order-writer (orders.intents → PostgreSQL → orders.status,
+    /// and catalog.events → its orders.deals read model).
     OrderWriter {
         #[command(flatten)]
         writer: WriterArgs,
     },
-    /// Only the status projector (orders.status → Redis).
+    /// Only the projectors (orders.status → Redis and catalog.sold_count,
+    /// catalog.events → Redis).
     Projector,
     /// Only the reconciler (expired reservations → OrderExpired on the log).
     Reconciler {
         #[command(flatten)]
         reconciler: ReconcilerArgs,
     },
+    /// Only the outbox relays (auth.outbox → auth.events, catalog.outbox →
+    /// catalog.events); run several, one per outbox is active.
+    Relay,
+    /// Compare catalog, orders, Redis and the projections; print the
+    /// differences with a fix for each; exit 1 when any exist.
+    Audit(crate::audit::AuditArgs),
     /// Create the database if needed and apply migrations.
     Migrate,
     /// Create (or reset) the admin account and a demo deal.
@@ -185,6 +193,8 @@ impl Cli {
                 Command::Gateway { gateway } => roles::gateway(config, gateway).await,
                 Command::OrderWriter { writer } => roles::order_writer(config, writer).await,
                 Command::Projector => roles::projector(config).await,
+                Command::Relay => roles::relay(config).await,
+                Command::Audit(args) => crate::audit::command(config, args).await,
                 Command::Reconciler { reconciler } => roles::reconciler(config, reconciler).await,
                 Command::Migrate => crate::database::migrate(&config.database_url)
                     .await

@@ -10,6 +10,8 @@ use std::{io::Read, path::PathBuf, time::Duration};
 /// Settings shared by every role.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The owner's URL: migrations, `audit`, `seed`. Roles connect with
+    /// [`Config::service_url`] instead.
     pub database_url: String,
     pub redis_url: String,
     /// `None`: use the embedded broker.
@@ -66,6 +68,23 @@ impl Config {
         })
     }
 
+    /// The URL a service's pool uses: `FLASHDEAL_<SERVICE>_DATABASE_URL`
+    /// (or `…_FILE`) when set, else `DATABASE_URL` logged in as the
+    /// service's role `flashdeal_<service>` (no password: set the variable
+    /// where PostgreSQL asks for one).
+    pub fn service_url(&self, service: Service) -> anyhow::Result<String> {
+        let var = format!("FLASHDEAL_{}_DATABASE_URL", service.name().to_uppercase());
+        if let Some(url) = secret_var(&var)? {
+            return Ok(url);
+        }
+        let mut url = url::Url::parse(&self.database_url).context("DATABASE_URL is not a URL")?;
+        url.set_username(service.role())
+            .map_err(|()| anyhow::anyhow!("DATABASE_URL cannot carry a user name"))?;
+        url.set_password(None)
+            .map_err(|()| anyhow::anyhow!("DATABASE_URL cannot carry a password"))?;
+        Ok(url.to_string())
+    }
+
     /// The brokers every client connects to.
     pub fn kafka(&self) -> KafkaSettings {
         let mut k = KafkaSettings::new(
@@ -86,6 +105,49 @@ impl Config {
             );
         }
         Ok(())
+    }
+}
+
+/// The three services that own a PostgreSQL schema (and a role).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Auth,
+    Catalog,
+    Orders,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Catalog => "catalog",
+            Self::Orders => "orders",
+        }
+    }
+
+    /// The role the migrations create for this service.
+    pub fn role(self) -> &'static str {
+        match self {
+            Self::Auth => "flashdeal_auth",
+            Self::Catalog => "flashdeal_catalog",
+            Self::Orders => "flashdeal_orders",
+        }
+    }
+}
+
+/// `$VAR`, or the trimmed content of the file named by `$VAR_FILE`.
+pub fn secret_var(var: &str) -> anyhow::Result<Option<String>> {
+    if let Ok(v) = std::env::var(var) {
+        return Ok(Some(v));
+    }
+    match std::env::var(format!("{var}_FILE")) {
+        Ok(path) => Ok(Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {var}_FILE {path}"))?
+                .trim()
+                .to_owned(),
+        )),
+        Err(_) => Ok(None),
     }
 }
 
@@ -200,6 +262,21 @@ mod tests {
         assert_eq!(first.len(), 64);
         assert_eq!(local_secret(&dir).unwrap(), first);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_service_logs_in_as_its_own_role() {
+        let c = Config::with_services(
+            "postgres://owner:pw@db:5432/flashdeal".to_owned(),
+            "redis://r".to_owned(),
+            "b:9092".to_owned(),
+            PathBuf::from("/tmp"),
+            1,
+        );
+        assert_eq!(
+            c.service_url(Service::Orders).unwrap(),
+            "postgres://flashdeal_orders@db:5432/flashdeal"
+        );
     }
 
     #[test]

@@ -22,6 +22,25 @@ pub async fn pool(url: &str, max: u32) -> anyhow::Result<PgPool> {
         .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))
 }
 
+/// One pool per service, each logged in as the service's role.
+pub async fn service_pools(
+    config: &crate::config::Config,
+    max_each: u32,
+) -> anyhow::Result<flashdeal_gateway::Databases> {
+    use crate::config::Service;
+    let open = |s: Service| async move {
+        let url = config.service_url(s)?;
+        pool(&url, max_each)
+            .await
+            .with_context(|| format!("the {} service's pool (role {})", s.name(), s.role()))
+    };
+    Ok(flashdeal_gateway::Databases {
+        auth: open(Service::Auth).await?,
+        catalog: open(Service::Catalog).await?,
+        orders: open(Service::Orders).await?,
+    })
+}
+
 /// Creates the database named in `url` if it does not exist, then migrates.
 pub async fn migrate(url: &str) -> anyhow::Result<PgPool> {
     create_database_if_missing(url).await?;

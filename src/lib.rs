@@ -11,7 +11,9 @@
 //! - [`broker`]: the embedded broker (feature `embedded-broker`).
 //! - [`roles`]: `up` and each role's run function.
 //! - [`seed`]: admin and demo deal.
+//! - [`audit`]: do catalog, orders, Redis and the projections agree?
 
+pub mod audit;
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
 pub mod cli;

@@ -4,18 +4,21 @@
 
 use crate::{
     cli::{GatewayArgs, ReconcilerArgs, WriterArgs},
-    config::{self, Config},
+    config::{self, Config, Service},
     database,
 };
 use anyhow::Context;
 use flashdeal_consumers::{
-    LoopSettings, order_writer::OrderWriter, projector::Projector, run_consumer,
+    LoopSettings, catalog_projector::CatalogProjector, deal_read_model::DealReadModel,
+    order_writer::OrderWriter, projector::Projector, run_consumer, sold_count::SoldCount,
 };
-use flashdeal_gateway::{AppState, Application};
+use flashdeal_gateway::{AppState, Application, auth};
 use flashdeal_producers::{
     EventPublisher, KafkaSettings,
     admin::ensure_topics,
+    outbox::Outbox,
     reconciler::{Reconciler, ReconcilerSettings},
+    relay::{Relay, RelaySettings},
 };
 use flashdeal_schemas::topics;
 use rdkafka::consumer::StreamConsumer;
@@ -46,7 +49,7 @@ pub fn publisher(kafka: &KafkaSettings, client_id: &str) -> anyhow::Result<Event
 pub async fn topics(kafka: &KafkaSettings, partitions: i32) -> anyhow::Result<()> {
     tokio::time::timeout(
         Duration::from_secs(30),
-        ensure_topics(kafka, &topics::ORDER_PATH_TOPICS, partitions),
+        ensure_topics(kafka, &topics::ALL_TOPICS, partitions),
     )
     .await
     .with_context(|| format!("no answer from the broker at {} within 30s", kafka.brokers))?
@@ -89,16 +92,33 @@ pub async fn build_gateway(
 ) -> anyhow::Result<Application> {
     let kafka = config.kafka();
     let settings = config::gateway_settings(args, &kafka)?;
-    let jwt = config::jwt_keys(&config.data_dir, Duration::from_secs(args.token_ttl_secs))?;
+    let jwt = Arc::new(config::jwt_keys(
+        &config.data_dir,
+        Duration::from_secs(args.token_ttl_secs),
+    )?);
+    let db = database::service_pools(config, 16).await?;
+    auth::keyring::bootstrap(&db.auth, &jwt)
+        .await
+        .context("loading the JWT key ring from auth.signing_keys")?;
+    // Blocked users and revoked sessions come from auth.events: do not serve
+    // before the guard holds what the log held at boot.
+    let follower = auth::follower::AuthEventsFollower::new(Arc::clone(&jwt), db.auth.clone());
+    let mut follower = auth::follower::start(&kafka, follower)
+        .await
+        .context("following auth.events")?;
+    follower
+        .wait_caught_up(Duration::from_secs(30))
+        .await
+        .context("catching up with auth.events")?;
     let state = AppState {
-        pg: database::pool(&config.database_url, 16).await?,
+        db,
         redis: redis(&config.redis_url).await?,
         publisher: publisher(&kafka, "flashdeal-gateway")?,
-        jwt: Arc::new(jwt),
+        jwt,
         settings: Arc::new(settings),
         metrics: crate::telemetry::metrics(),
     };
-    Ok(Application::build(listener, state))
+    Ok(Application::build(listener, state).with_auth_follower(follower))
 }
 
 /// A consumer in `group` for this process.
@@ -110,7 +130,19 @@ fn consumer(kafka: &KafkaSettings, group: &str) -> anyhow::Result<StreamConsumer
         .with_context(|| format!("creating a consumer for {}", kafka.brokers))
 }
 
-/// Runs the order-writer until `shutdown`.
+/// A pool logged in as `service`'s own role.
+pub async fn service_pool(
+    config: &Config,
+    service: Service,
+    max: u32,
+) -> anyhow::Result<sqlx::PgPool> {
+    database::pool(&config.service_url(service)?, max)
+        .await
+        .with_context(|| format!("the {} service's pool", service.name()))
+}
+
+/// Runs the order-writer until `shutdown`, with its read model of the
+/// catalog (`orders.deals`) beside it.
 pub async fn run_order_writer(
     config: &Config,
     args: &WriterArgs,
@@ -120,33 +152,80 @@ pub async fn run_order_writer(
         anyhow::bail!("FLASHDEAL_WRITER_BATCH_SIZE must be at least 1");
     }
     let kafka = config.kafka();
-    let pool = database::pool(&config.database_url, 4).await?;
-    let writer = OrderWriter::new(pool, publisher(&kafka, "flashdeal-order-writer")?);
+    let pool = service_pool(config, Service::Orders, 4).await?;
+    let publisher = publisher(&kafka, "flashdeal-order-writer")?;
+    let writer = OrderWriter::new(pool.clone(), publisher.clone());
     let settings = LoopSettings {
         max_batch: args.batch_size,
         max_wait: Duration::from_millis(args.batch_wait_ms),
     };
+    let deals = consumer(&kafka, flashdeal_consumers::deal_read_model::GROUP)?;
+    let read_model = run_consumer(
+        deals,
+        topics::CATALOG_EVENTS,
+        LoopSettings::default(),
+        DealReadModel::new(pool, publisher),
+        shutdown.clone(),
+    );
     let consumer = consumer(&kafka, flashdeal_consumers::order_writer::GROUP)?;
-    run_consumer(consumer, topics::ORDERS_INTENTS, settings, writer, shutdown).await?;
+    let writer = run_consumer(consumer, topics::ORDERS_INTENTS, settings, writer, shutdown);
+    tokio::try_join!(read_model, writer)?;
     Ok(())
 }
 
-/// Runs the status projector until `shutdown`.
+/// Runs the projectors until `shutdown`: order status (`orders.status` →
+/// Redis), deals (`catalog.events` → Redis) and sold counts
+/// (`orders.status` → `catalog.deals`).
 pub async fn run_projector(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let kafka = config.kafka();
-    let projector = Projector::new(
-        redis(&config.redis_url).await?,
-        publisher(&kafka, "flashdeal-projector")?,
-    );
-    let consumer = consumer(&kafka, flashdeal_consumers::projector::GROUP)?;
-    run_consumer(
-        consumer,
+    let redis = redis(&config.redis_url).await?;
+    let publisher = publisher(&kafka, "flashdeal-projector")?;
+    let status = run_consumer(
+        consumer(&kafka, flashdeal_consumers::projector::GROUP)?,
         topics::ORDERS_STATUS,
         LoopSettings::default(),
-        projector,
+        Projector::new(redis.clone(), publisher.clone()),
+        shutdown.clone(),
+    );
+    let deals = run_consumer(
+        consumer(&kafka, flashdeal_consumers::catalog_projector::GROUP)?,
+        topics::CATALOG_EVENTS,
+        LoopSettings::default(),
+        CatalogProjector::new(redis, publisher.clone()),
+        shutdown.clone(),
+    );
+    let sold = run_consumer(
+        consumer(&kafka, flashdeal_consumers::sold_count::GROUP)?,
+        topics::ORDERS_STATUS,
+        LoopSettings::default(),
+        SoldCount::new(service_pool(config, Service::Catalog, 2).await?, publisher),
         shutdown,
-    )
-    .await?;
+    );
+    tokio::try_join!(status, deals, sold)?;
+    Ok(())
+}
+
+/// Runs one relay per outbox until `shutdown` (each active only while it
+/// holds its outbox's advisory lock).
+pub async fn run_relays(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let kafka = config.kafka();
+    let publisher = publisher(&kafka, "flashdeal-relay")?;
+    let mut relays = Vec::new();
+    for outbox in Outbox::ALL {
+        let service = match outbox {
+            Outbox::Auth => Service::Auth,
+            Outbox::Catalog => Service::Catalog,
+        };
+        // The lock session, the listener and a spare.
+        let pool = service_pool(config, service, 3).await?;
+        relays.push(Relay::new(
+            pool,
+            outbox,
+            publisher.clone(),
+            RelaySettings::default(),
+        ));
+    }
+    futures::future::join_all(relays.iter().map(|r| r.run(shutdown.clone()))).await;
     Ok(())
 }
 
@@ -219,6 +298,8 @@ pub async fn up(
     });
     let (c, s) = (config.clone(), shutdown.clone());
     roles.spawn(async move { run_projector(&c, s).await.context("projector") });
+    let (c, s) = (config.clone(), shutdown.clone());
+    roles.spawn(async move { run_relays(&c, s).await.context("relay") });
     let (c, s) = (config.clone(), shutdown.clone());
     roles.spawn(async move {
         run_reconciler(&c, &reconciler, s)
@@ -310,6 +391,13 @@ pub async fn reconciler(config: Config, args: ReconcilerArgs) -> anyhow::Result<
     config.validate()?;
     topics(&config.kafka(), config.partitions).await?;
     run_reconciler(&config, &args, shutdown_on_signal()).await
+}
+
+/// `flashdeal relay`.
+pub async fn relay(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    topics(&config.kafka(), config.partitions).await?;
+    run_relays(&config, shutdown_on_signal()).await
 }
 
 /// `flashdeal projector`.

@@ -1,7 +1,8 @@
 //! `flashdeal seed`: an admin account (created, or its password and role
-//! reset) and, when no deal is open, a demo deal that is active right away.
+//! reset) and, when no deal is open, a demo deal that is active right away
+//! (in Redis once the catalog relay and projector have applied its events).
 
-use crate::{config::Config, database, roles};
+use crate::{config::Config, database};
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use clap::Args;
@@ -88,13 +89,15 @@ pub async fn run(config: Config, args: SeedArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut redis = roles::redis(&config.redis_url).await?;
+    // The deal and its events commit together; it reaches Redis (and takes
+    // orders) once the catalog relay and projector publish and apply them,
+    // which `flashdeal up` runs.
     let deal = create_deal(
         &pg,
-        &mut redis,
         &NewDeal {
             product_name: "FlashDeal demo headphones".to_owned(),
             product_description: "Noise-cancelling, limited run".to_owned(),
+            product_id: None,
             price_cents: args.demo_price_cents,
             stock: args.demo_stock,
             per_user_limit: args.demo_limit,
@@ -104,8 +107,9 @@ pub async fn run(config: Config, args: SeedArgs) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the demo deal: {e}"))?;
+    let deal = deal.deal;
     println!(
-        "demo deal: {} ({} units, {} per user, until {})",
+        "demo deal: {} ({} units, {} per user, until {}; orderable once the relay and projector have run)",
         deal.deal_id, deal.stock, deal.per_user_limit, deal.ends_at
     );
     Ok(())

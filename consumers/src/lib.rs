@@ -10,10 +10,16 @@
 //! - [`dead_letter`]: sending a message the handler can never apply to `<topic>.dlq`.
 //! - [`order_writer`]: `orders.intents` → PostgreSQL `orders.orders` → `orders.status`.
 //! - [`projector`]: `orders.status` → Redis order status and pending reservations.
+//! - [`catalog_projector`]: `catalog.events` → each deal's Redis state (meta, remaining stock).
+//! - [`deal_read_model`]: `catalog.events` → `orders.deals`, the order-writer's price/limit snapshot.
+//! - [`sold_count`]: `orders.status` confirmations → `catalog.deals.sold_count`.
 
+pub mod catalog_projector;
 pub mod consume_loop;
 pub mod dead_letter;
+pub mod deal_read_model;
 pub mod order_writer;
 pub mod projector;
+pub mod sold_count;
 
 pub use consume_loop::{BatchHandler, ConsumeError, HandlerError, LoopSettings, run_consumer};

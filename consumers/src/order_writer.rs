@@ -10,7 +10,10 @@
 //! `expired`) and the other finds it and changes nothing. A redelivered
 //! event finds its own row and republishes the same verdict, which the
 //! projector applies at most once. An intent whose idempotency key already
-//! belongs to another order is rejected, which releases its stock.
+//! belongs to another order is rejected, which releases its stock; so is an
+//! intent that contradicts the deal as `orders.deals` (the order-writer's
+//! read model of the catalog) knows it: another price, more than the
+//! per-user limit, or a reservation outside the deal's window.
 
 use crate::{
     consume_loop::{BatchHandler, HandlerError},
@@ -19,7 +22,7 @@ use crate::{
 use chrono::{DateTime, Utc};
 use flashdeal_producers::EventPublisher;
 use flashdeal_schemas::{
-    IntentEvent, OrderConfirmed, OrderId, OrderRejected, ReservationReleased, topics,
+    IntentEvent, OrderConfirmed, OrderId, OrderPlaced, OrderRejected, ReservationReleased, topics,
 };
 use rdkafka::{Message, message::OwnedMessage};
 use sqlx::PgPool;
@@ -176,12 +179,27 @@ impl OrderWriter {
             .map(Row::of)
             .filter(|r| seen.insert(r.order_id))
             .collect();
-        if rows.is_empty() {
-            return Ok(outcome);
-        }
-
-        let present = self.insert(&rows).await?;
         let mut verdicts = Verdicts::default();
+        let snapshots = self.deal_snapshots(&rows).await?;
+        let rows: Vec<Row<'_>> = rows
+            .into_iter()
+            .filter(|row| match (row.event, snapshots.get(&row.ids().1)) {
+                (IntentEvent::Placed(p), Some(deal)) => match deal.contradiction(p) {
+                    Some(reason) => {
+                        tracing::warn!(order_id = %p.order_id, deal_id = %p.deal_id, reason, "intent contradicts the deal");
+                        verdicts.rejected.push(OrderRejected::of(p, reason));
+                        false
+                    }
+                    None => true,
+                },
+                _ => true,
+            })
+            .collect();
+        let present = if rows.is_empty() {
+            HashMap::new()
+        } else {
+            self.insert(&rows).await?
+        };
         for row in &rows {
             verdicts.add(row.event, present.get(&row.order_id).map(String::as_str));
         }
@@ -212,6 +230,25 @@ impl OrderWriter {
                 .increment(n as u64);
         }
         Ok(outcome)
+    }
+
+    /// The read model's snapshot of every deal the batch's intents name
+    /// (deals it has not heard of yet are absent: nothing to contradict).
+    async fn deal_snapshots(
+        &self,
+        rows: &[Row<'_>],
+    ) -> Result<HashMap<Uuid, DealSnapshot>, sqlx::Error> {
+        let mut ids: Vec<Uuid> = rows.iter().map(|r| r.ids().1).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let found =
+            sqlx::query_file_as!(DealSnapshot, "../sql/queries/order_deals_by_id.sql", &ids)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(found.into_iter().map(|d| (d.deal_id, d)).collect())
     }
 
     /// Inserts the batch in one transaction and returns the status of every
@@ -258,6 +295,33 @@ impl OrderWriter {
     }
 }
 
+/// What `orders.deals` knows of a deal. Price, limit and window never
+/// change after a deal is scheduled, so any version of it is authoritative.
+#[derive(Debug)]
+struct DealSnapshot {
+    deal_id: Uuid,
+    price_cents: i64,
+    per_user_limit: i32,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+impl DealSnapshot {
+    /// Why `intent` cannot be an order of this deal, if it cannot.
+    fn contradiction(&self, intent: &OrderPlaced) -> Option<&'static str> {
+        let reserved = DateTime::<Utc>::from_timestamp_millis(intent.reserved_at)?;
+        if intent.unit_price_cents != self.price_cents {
+            Some("unit price differs from the deal's price")
+        } else if intent.quantity > self.per_user_limit {
+            Some("quantity exceeds the deal's per-user limit")
+        } else if reserved < self.starts_at || reserved >= self.ends_at {
+            Some("reserved outside the deal's window")
+        } else {
+            None
+        }
+    }
+}
+
 /// The batch as column arrays, the shape `UNNEST` takes.
 struct Columns {
     order_ids: Vec<Uuid>,
@@ -290,7 +354,7 @@ impl Columns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flashdeal_schemas::{DealId, OrderExpired, OrderPlaced, UserId};
+    use flashdeal_schemas::{DealId, OrderExpired, UserId};
 
     fn placed(quantity: i32, unit_price_cents: i64, reserved_at: i64) -> IntentEvent {
         IntentEvent::Placed(OrderPlaced {
@@ -356,6 +420,36 @@ mod tests {
             (Row::of(&e).status, Row::of(&e).idempotency_key),
             ("expired", None)
         );
+    }
+
+    #[test]
+    fn an_intent_that_contradicts_the_deal_is_named() {
+        let IntentEvent::Placed(p) = placed(2, 100, 1_700_000_000_000) else {
+            unreachable!()
+        };
+        let deal = DealSnapshot {
+            deal_id: p.deal_id.0,
+            price_cents: 100,
+            per_user_limit: 2,
+            starts_at: DateTime::<Utc>::from_timestamp_millis(1_600_000_000_000).unwrap(),
+            ends_at: DateTime::<Utc>::from_timestamp_millis(1_800_000_000_000).unwrap(),
+        };
+        assert_eq!(deal.contradiction(&p), None);
+        let cheaper = OrderPlaced {
+            unit_price_cents: 99,
+            ..p.clone()
+        };
+        assert!(deal.contradiction(&cheaper).unwrap().contains("price"));
+        let greedy = OrderPlaced {
+            quantity: 3,
+            ..p.clone()
+        };
+        assert!(deal.contradiction(&greedy).unwrap().contains("limit"));
+        let late = OrderPlaced {
+            reserved_at: 1_800_000_000_000,
+            ..p
+        };
+        assert!(deal.contradiction(&late).unwrap().contains("window"));
     }
 
     /// The decision table of intent vs expiry.

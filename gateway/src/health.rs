@@ -19,7 +19,7 @@ pub async fn healthz() -> &'static str {
 /// 200 when every dependency answers within a second, else 503 naming them.
 pub async fn readyz(State(mut state): State<AppState>) -> Response {
     let deadline = Duration::from_secs(1);
-    let pg = tokio::time::timeout(deadline, sqlx::query("SELECT 1").execute(&state.pg))
+    let pg = tokio::time::timeout(deadline, sqlx::query("SELECT 1").execute(&state.db.orders))
         .await
         .is_ok_and(|r| r.is_ok());
     let redis = tokio::time::timeout(

@@ -8,8 +8,9 @@
 //! # Layout
 //! - [`state`]: shared clients and settings.
 //! - [`error`], [`json`]: problem+json errors and the JSON extractor.
-//! - [`auth`]: passwords, JWTs, extractors, signup/login.
-//! - [`catalog`]: deals (admin create, public read).
+//! - [`auth`]: passwords, JWTs, extractors, signup/login, account changes
+//!   (password, block, key rotation) and the `auth.events` follower.
+//! - [`catalog`]: products and deals (admin writes through the outbox, public read).
 //! - [`orders`]: ingress (`reserve.lua` + intent) and status.
 //! - [`health`]: health, readiness, metrics.
 
@@ -28,7 +29,7 @@ use axum::{
     middleware,
     routing::{get, post},
 };
-pub use state::{AppState, GatewaySettings};
+pub use state::{AppState, Databases, GatewaySettings};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -38,9 +39,26 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/auth/signup", post(auth::routes::signup))
         .route("/auth/login", post(auth::routes::login))
+        .route("/auth/password", post(auth::routes::change_password))
+        .route("/admin/users/{id}/block", post(auth::admin::block_user))
+        .route("/admin/users/{id}/unblock", post(auth::admin::unblock_user))
+        .route("/admin/auth/signing-keys/rotate", post(auth::admin::rotate_signing_key))
         .route("/admin/deals", post(catalog::create_deal_handler))
         .route("/deals", get(catalog::list_deals))
         .route("/deals/{id}", get(catalog::get_deal))
+        .route(
+            "/admin/products",
+            post(catalog::products::create).get(catalog::products::list),
+        )
+        .route(
+            "/admin/products/{id}",
+            axum::routing::patch(catalog::products::update).delete(catalog::products::delete),
+        )
+        .route("/products/{id}", get(catalog::products::get))
+        .route("/admin/deals/{id}/pause", post(catalog::lifecycle::pause))
+        .route("/admin/deals/{id}/resume", post(catalog::lifecycle::resume))
+        .route("/admin/deals/{id}/end", post(catalog::lifecycle::end))
+        .route("/admin/deals/{id}/stock", post(catalog::stock::adjust))
         .route("/orders", post(orders::place_order))
         .route("/orders/{id}", get(orders::get_order))
         .route("/healthz", get(health::healthz))
@@ -65,6 +83,7 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    auth_follower: Option<auth::follower::FollowerHandle>,
 }
 
 impl Application {
@@ -72,7 +91,14 @@ impl Application {
         Self {
             listener,
             router: router(state),
+            auth_follower: None,
         }
+    }
+
+    /// Keeps the `auth.events` follower running as long as this gateway.
+    pub fn with_auth_follower(mut self, follower: auth::follower::FollowerHandle) -> Self {
+        self.auth_follower = Some(follower);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -81,8 +107,12 @@ impl Application {
 
     /// Serves until `shutdown` fires, then finishes in-flight requests.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+            .await;
+        if let Some(follower) = self.auth_follower {
+            follower.stop().await;
+        }
+        served
     }
 }

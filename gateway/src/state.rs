@@ -27,10 +27,20 @@ impl Default for GatewaySettings {
     }
 }
 
+/// One pool per service, each logged in as that service's PostgreSQL role
+/// (`flashdeal_auth`, `flashdeal_catalog`, `flashdeal_orders`), which can
+/// touch only its own schema.
+#[derive(Clone, Debug)]
+pub struct Databases {
+    pub auth: PgPool,
+    pub catalog: PgPool,
+    pub orders: PgPool,
+}
+
 /// Shared handler state; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub pg: PgPool,
+    pub db: Databases,
     pub redis: ConnectionManager,
     pub publisher: EventPublisher,
     pub jwt: Arc<JwtKeys>,

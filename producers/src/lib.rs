@@ -1,6 +1,7 @@
 //! Everything in FlashDeal that writes to the log.
 //!
-//! The gateway appends intents, the order-writer appends verdicts; both go
+//! The gateway appends intents, the order-writer appends verdicts, the
+//! relays publish the auth and catalog outboxes; all go
 //! through one [`EventPublisher`] so the producer settings that make the
 //! log trustworthy (idempotence, `acks=all`) are named in one place.
 //!
@@ -9,11 +10,15 @@
 //! - [`publisher`]: encode an event, attach its headers, wait for the ack.
 //! - [`admin`]: create topics up front with their final partition counts.
 //! - [`reconciler`]: expired reservations → `OrderExpired` on the log.
+//! - [`outbox`]: add an event to a store's outbox inside its transaction.
+//! - [`relay`]: publish an outbox to the log (one active relay per outbox).
 
 pub mod admin;
 pub mod kafka;
+pub mod outbox;
 pub mod publisher;
 pub mod reconciler;
+pub mod relay;
 
 pub use kafka::KafkaSettings;
 pub use publisher::{EventPublisher, PublishError};

@@ -120,7 +120,20 @@ impl EventPublisher {
             event: E::NAME,
             source,
         })?;
-        let event_id = out.event_id.to_string();
+        self.enqueue_raw(out.topic, out.key, &payload, out.event_id, E::NAME)
+    }
+
+    /// Enqueues an already-encoded event (the outbox relay's rows) with its
+    /// `event_id` and `event_type` headers; the future resolves on the ack.
+    pub fn enqueue_raw(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<impl Future<Output = Result<(i32, i64), PublishError>> + use<>, PublishError> {
+        let event_id = event_id.to_string();
         let headers = OwnedHeaders::new_with_capacity(2)
             .insert(Header {
                 key: headers::EVENT_ID,
@@ -128,11 +141,11 @@ impl EventPublisher {
             })
             .insert(Header {
                 key: headers::EVENT_TYPE,
-                value: Some(E::NAME.as_bytes()),
+                value: Some(event_type.as_bytes()),
             });
-        let record = FutureRecord::to(out.topic)
-            .key(out.key)
-            .payload(&payload)
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
             .headers(headers);
         let delivery = self
             .producer

@@ -2,8 +2,9 @@
 //! datum) for every event, so a reader can tell which record a message holds
 //! without a registry. The schema files are compiled in with `include_str!`.
 
-use crate::events::{
-    OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected, ReservationReleased,
+use crate::{
+    events::{OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected, ReservationReleased},
+    store_events::{DealChanged, ProductChanged, SigningKeyRotated, UserChanged},
 };
 use apache_avro::{
     Schema,
@@ -97,6 +98,31 @@ avro_event!(
     "reservation_released.avsc"
 );
 
+avro_event!(UserChanged, "UserChanged", "user_changed.avsc");
+avro_event!(
+    SigningKeyRotated,
+    "SigningKeyRotated",
+    "signing_key_rotated.avsc"
+);
+avro_event!(ProductChanged, "ProductChanged", "product_changed.avsc");
+avro_event!(DealChanged, "DealChanged", "deal_changed.avsc");
+
+/// Every schema file the codec embeds, by file name (for the compatibility
+/// check against `avro/history/`).
+pub fn embedded_schemas() -> Vec<(&'static str, &'static Schema)> {
+    vec![
+        ("order_placed", &OrderPlaced::info().schema),
+        ("order_confirmed", &OrderConfirmed::info().schema),
+        ("order_rejected", &OrderRejected::info().schema),
+        ("order_expired", &OrderExpired::info().schema),
+        ("reservation_released", &ReservationReleased::info().schema),
+        ("user_changed", &UserChanged::info().schema),
+        ("signing_key_rotated", &SigningKeyRotated::info().schema),
+        ("product_changed", &ProductChanged::info().schema),
+        ("deal_changed", &DealChanged::info().schema),
+    ]
+}
+
 /// Splits `bytes` into header and body if it carries `T`'s fingerprint.
 fn body_of<T: AvroEvent>(bytes: &[u8]) -> Option<&[u8]> {
     bytes.strip_prefix(T::info().header.as_slice())
@@ -147,6 +173,44 @@ impl StatusEvent {
         }
         if let Some(body) = body_of::<ReservationReleased>(bytes) {
             return ReservationReleased::decode_body(body).map(Self::Released);
+        }
+        Err(unknown(bytes))
+    }
+}
+
+/// What `auth.events` carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthEvent {
+    User(UserChanged),
+    KeyRotated(SigningKeyRotated),
+}
+
+impl AuthEvent {
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        if let Some(body) = body_of::<UserChanged>(bytes) {
+            return UserChanged::decode_body(body).map(Self::User);
+        }
+        if let Some(body) = body_of::<SigningKeyRotated>(bytes) {
+            return SigningKeyRotated::decode_body(body).map(Self::KeyRotated);
+        }
+        Err(unknown(bytes))
+    }
+}
+
+/// What `catalog.events` carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatalogEvent {
+    Product(ProductChanged),
+    Deal(DealChanged),
+}
+
+impl CatalogEvent {
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        if let Some(body) = body_of::<DealChanged>(bytes) {
+            return DealChanged::decode_body(body).map(Self::Deal);
+        }
+        if let Some(body) = body_of::<ProductChanged>(bytes) {
+            return ProductChanged::decode_body(body).map(Self::Product);
         }
         Err(unknown(bytes))
     }

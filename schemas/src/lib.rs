@@ -9,14 +9,19 @@
 //!   `Quantity`, `IdempotencyKey`).
 //! - [`topics`]: topic names and the DLQ naming rule.
 //! - [`events`]: the event structs, one per `avro/*.avsc` file.
+//! - [`store_events`]: auth and catalog events (published from the outboxes).
 //! - [`codec`]: Avro single-object encoding and the per-topic decoders.
+//! - [`compat`]: the check that a schema change keeps old readers working.
+//! - [`redis_keys`]: Redis key names.
 
 pub mod codec;
+pub mod compat;
 pub mod events;
 pub mod ids;
 pub mod redis_keys;
+pub mod store_events;
 pub mod topics;
 
-pub use codec::{CodecError, IntentEvent, StatusEvent};
+pub use codec::{AuthEvent, CatalogEvent, CodecError, IntentEvent, StatusEvent};
 pub use events::{OrderConfirmed, OrderExpired, OrderPlaced, OrderRejected, ReservationReleased};
 pub use ids::{DealId, IdError, IdempotencyKey, OrderId, Quantity, UserId};

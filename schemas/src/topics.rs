@@ -7,13 +7,22 @@ pub const ORDERS_INTENTS: &str = "orders.intents";
 /// `ReservationReleased`.
 pub const ORDERS_STATUS: &str = "orders.status";
 
-/// The topics the order path needs, created up front with their final
-/// partition count (the embedded broker cannot add partitions later).
-pub const ORDER_PATH_TOPICS: [&str; 4] = [
+/// Users and signing keys, from the auth outbox (key = user id).
+pub const AUTH_EVENTS: &str = "auth.events";
+/// Products and deals, from the catalog outbox (key = product/deal id).
+pub const CATALOG_EVENTS: &str = "catalog.events";
+
+/// Every topic, created up front with its final partition count (the
+/// embedded broker cannot add partitions later).
+pub const ALL_TOPICS: [&str; 8] = [
     ORDERS_INTENTS,
     ORDERS_STATUS,
+    AUTH_EVENTS,
+    CATALOG_EVENTS,
     "orders.intents.dlq",
     "orders.status.dlq",
+    "auth.events.dlq",
+    "catalog.events.dlq",
 ];
 
 /// The dead-letter topic for `topic`: `<topic>.dlq`.
@@ -42,6 +51,6 @@ mod tests {
     #[test]
     fn dlq_names_follow_the_topic() {
         assert_eq!(dlq(ORDERS_INTENTS), "orders.intents.dlq");
-        assert!(ORDER_PATH_TOPICS.contains(&dlq(ORDERS_STATUS).as_str()));
+        assert!(ALL_TOPICS.contains(&dlq(ORDERS_STATUS).as_str()));
     }
 }

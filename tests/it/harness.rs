@@ -44,6 +44,8 @@ pub struct Options {
     /// Run a reconciler sweeping at this interval (ms). Off by default: it
     /// scans the Redis every test shares.
     pub reconcile_interval_ms: Option<u64>,
+    /// Run the outbox relays in this process (false: the test runs them).
+    pub in_process_relay: bool,
 }
 
 impl Default for Options {
@@ -51,6 +53,7 @@ impl Default for Options {
         Self {
             in_process_writer: true,
             reconcile_interval_ms: None,
+            in_process_relay: true,
         }
     }
 }
@@ -108,6 +111,10 @@ impl TestEnv {
             tasks.push(tokio::spawn(async move {
                 roles::run_order_writer(&c, &writer_args(), s).await
             }));
+        }
+        if opts.in_process_relay {
+            let (c, s) = (config.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move { roles::run_relays(&c, s).await }));
         }
         if let Some(ms) = opts.reconcile_interval_ms {
             let (c, s) = (config.clone(), shutdown.clone());
@@ -196,7 +203,37 @@ impl TestEnv {
         .await
     }
 
+    /// Creates a deal through the admin API and waits until the log has
+    /// brought it to Redis (relay → catalog.events → catalog projector).
     pub async fn create_deal_with(&self, body: Value) -> DealId {
+        let deal = self.create_deal_unprojected(body).await;
+        self.wait_projected(deal).await;
+        deal
+    }
+
+    /// Waits until the deal's meta is in Redis.
+    pub async fn wait_projected(&self, deal: DealId) {
+        let r = self.redis.clone();
+        eventually(
+            "the deal to reach Redis through the log",
+            Duration::from_secs(30),
+            || {
+                let mut r = r.clone();
+                async move {
+                    let n: i64 = redis::cmd("EXISTS")
+                        .arg(DealKeys::new(deal).meta)
+                        .query_async(&mut r)
+                        .await
+                        .ok()?;
+                    (n == 1).then_some(())
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Creates a deal through the admin API without waiting for Redis.
+    pub async fn create_deal_unprojected(&self, body: Value) -> DealId {
         let res = self
             .http
             .post(self.url("/admin/deals"))
@@ -343,5 +380,102 @@ where
             "timed out after {limit:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl TestEnv {
+    /// A pool logged in as `service`'s own role.
+    pub async fn service_pool(&self, service: flashdeal::config::Service) -> PgPool {
+        roles::service_pool(&self.config, service, 2)
+            .await
+            .expect("service pool")
+    }
+
+    /// A relay for `outbox` that the test drives step by step.
+    pub async fn relay(
+        &self,
+        outbox: flashdeal_producers::outbox::Outbox,
+    ) -> flashdeal_producers::relay::Relay {
+        use flashdeal::config::Service;
+        let service = match outbox {
+            flashdeal_producers::outbox::Outbox::Auth => Service::Auth,
+            flashdeal_producers::outbox::Outbox::Catalog => Service::Catalog,
+        };
+        flashdeal_producers::relay::Relay::new(
+            self.service_pool(service).await,
+            outbox,
+            roles::publisher(&self.config.kafka(), "test-relay").expect("publisher"),
+            flashdeal_producers::relay::RelaySettings::default(),
+        )
+    }
+
+    /// `POST /admin/deals/{id}/stock`; returns the status code.
+    pub async fn adjust_stock(&self, deal: DealId, delta: i64) -> u16 {
+        self.http
+            .post(self.url(&format!("/admin/deals/{deal}/stock")))
+            .bearer_auth(self.admin_token())
+            .json(&json!({ "delta": delta }))
+            .send()
+            .await
+            .expect("adjust stock")
+            .status()
+            .as_u16()
+    }
+
+    /// Rows waiting in `schema`.outbox.
+    pub async fn outbox_rows(&self, schema: &str) -> i64 {
+        let sql = match schema {
+            "auth" => "SELECT count(*) FROM auth.outbox",
+            "catalog" => "SELECT count(*) FROM catalog.outbox",
+            other => panic!("no outbox in schema {other}"),
+        };
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pg)
+            .await
+            .expect("count outbox")
+    }
+
+    /// Every message of `topic`, per partition in offset order, read from
+    /// the beginning up to the high watermarks as they are now.
+    pub async fn read_topic(&self, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
+        use rdkafka::{Message, Offset, TopicPartitionList};
+        let consumer: BaseConsumer = self
+            .config
+            .kafka()
+            .consumer_config(&format!("test-read-{}", uuid::Uuid::now_v7()), "test-read")
+            .create()
+            .expect("reader");
+        let topic = topic.to_owned();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            let mut remaining = 0i64;
+            let mut high = std::collections::HashMap::new();
+            for p in 0..PARTITIONS {
+                let (_, h) = consumer
+                    .fetch_watermarks(&topic, p, Duration::from_secs(5))
+                    .expect("watermarks");
+                high.insert(p, h);
+                remaining += h;
+                tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                    .expect("partition");
+            }
+            consumer.assign(&tpl).expect("assign");
+            let mut out = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while remaining > 0 && Instant::now() < deadline {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
+                    && m.offset() < high[&m.partition()]
+                {
+                    remaining -= 1;
+                    out.push(m.detach());
+                }
+            }
+            assert_eq!(remaining, 0, "could not read all of {topic}");
+            out
+        });
+        tokio::time::timeout(Duration::from_secs(40), read)
+            .await
+            .expect("reading the topic timed out")
+            .expect("reader panicked")
     }
 }

@@ -3,10 +3,14 @@
 //! (port, storage) and deal ids, so tests run in parallel without sharing
 //! anything but the servers.
 
+mod audit;
+mod auth_events;
 mod bad_input;
 mod burst;
+mod catalog;
 mod expiry;
 mod harness;
 mod journey;
+mod outbox;
 mod poison;
 mod writer_crash;

@@ -1,5 +1,7 @@
 //! Extractors for protected routes: a handler that takes [`AuthUser`] runs
-//! only with a valid bearer token; [`AdminUser`] also requires the admin role.
+//! only with a valid bearer token of a user who is not blocked (403) and
+//! whose sessions were not revoked after it was issued (401); [`AdminUser`]
+//! also requires the admin role.
 
 use super::jwt::{Claims, JwtKeys, Role};
 use crate::{error::ApiError, state::AppState};
@@ -44,6 +46,7 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let claims = bearer_claims(parts, &state.jwt)?;
+        state.jwt.sessions().check(&claims)?;
         Ok(Self {
             id: claims.sub,
             claims,

@@ -1,9 +1,21 @@
-//! `POST /auth/signup` and `POST /auth/login`.
+//! `POST /auth/signup`, `POST /auth/login` and `POST /auth/password`.
+//!
+//! Signup and password change record a `UserChanged` in `auth.outbox` in
+//! the transaction of their write. Login records nothing: a flash sale
+//! starts with thousands of logins in a burst, each event would be one more
+//! outbox row, relay round trip and message that every gateway replays on
+//! start, and no consumer needs to know that a user logged in (tokens are
+//! verified statelessly; only changes to what a token is worth are events).
 
-use super::{jwt::Role, password};
+use super::{
+    AuthUser,
+    jwt::Role,
+    password,
+    users::{self, UserState},
+};
 use crate::{error::ApiError, json::Json, state::AppState};
 use axum::{extract::State, http::StatusCode};
-use flashdeal_schemas::UserId;
+use flashdeal_schemas::{UserId, events::now_millis, store_events::user_change};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -38,15 +50,22 @@ impl Credentials {
                 "`email` must be an email address".to_owned(),
             ));
         }
-        if !(8..=256).contains(&self.password.chars().count()) {
-            return Err(ApiError::Validation(
-                "`password` must be 8 to 256 characters".to_owned(),
-            ));
-        }
+        check_password_shape("password", &self.password)?;
         Ok(ValidCredentials {
             email,
             password: self.password,
         })
+    }
+}
+
+/// Passwords are 8 to 256 characters (signup, seed, password change).
+fn check_password_shape(field: &str, password: &str) -> Result<(), ApiError> {
+    if (8..=256).contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(format!(
+            "`{field}` must be 8 to 256 characters"
+        )))
     }
 }
 
@@ -69,7 +88,7 @@ pub async fn signup(
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, axum::Json<SignedUp>), ApiError> {
     let creds = body.validate()?;
-    let user_id = create_user(&state.pg, &creds, Role::Customer).await?;
+    let user_id = create_user(&state.db.auth, &creds, Role::Customer).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SignedUp {
@@ -79,7 +98,8 @@ pub async fn signup(
     ))
 }
 
-/// Inserts a user; 409 when the email is taken.
+/// Inserts a user and its `UserRegistered` in one transaction; 409 when
+/// the email is taken.
 pub async fn create_user(
     pg: &PgPool,
     creds: &ValidCredentials,
@@ -87,30 +107,36 @@ pub async fn create_user(
 ) -> Result<UserId, ApiError> {
     let hash = password::hash(creds.password.clone()).await?;
     let id = UserId::new_v7();
-    sqlx::query_file_scalar!(
-        "../sql/queries/insert_user.sql",
+    let mut tx = pg.begin().await?;
+    let user = sqlx::query_file_as!(
+        UserState,
+        "../sql/queries/register_user.sql",
         id.0,
         creds.email,
         hash,
         role.as_str()
     )
-    .fetch_optional(pg)
+    .fetch_optional(&mut *tx)
     .await?
-    .map(UserId)
     .ok_or(ApiError::Conflict(
         "an account with this email already exists",
-    ))
+    ))?;
+    users::record(&mut tx, &user, user_change::REGISTERED).await?;
+    tx.commit().await?;
+    Ok(UserId(user.user_id))
 }
 
-/// Exchanges credentials for an access token.
+/// Exchanges credentials for an access token; 403 for a blocked account
+/// (said only to a caller who knows the password). Emits no event (see the
+/// module doc).
 pub async fn login(
     State(state): State<AppState>,
     Json(body): Json<Credentials>,
 ) -> Result<axum::Json<Token>, ApiError> {
     const BAD: ApiError = ApiError::Unauthenticated("wrong email or password");
     let email = body.email.trim().to_lowercase();
-    let row = sqlx::query_file!("../sql/queries/user_by_email.sql", email)
-        .fetch_optional(&state.pg)
+    let row = sqlx::query_file!("../sql/queries/user_for_login.sql", email)
+        .fetch_optional(&state.db.auth)
         .await?;
     let Some(row) = row else {
         // Spend the same time as a real check so response time does not
@@ -121,9 +147,81 @@ pub async fn login(
     if !password::verify(body.password, row.password_hash).await? {
         return Err(BAD);
     }
+    if row.status != "active" {
+        return Err(ApiError::Forbidden("this account is blocked"));
+    }
     let role = Role::parse(&row.role)
         .ok_or_else(|| ApiError::Internal(format!("unknown role {}", row.role)))?;
     let access_token = state.jwt.issue(UserId(row.user_id), role)?;
+    Ok(axum::Json(Token {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl().as_secs(),
+    }))
+}
+
+/// Body of `POST /auth/password`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes the caller's password and revokes every token issued before
+/// (`sessions_revoked_before`, `PasswordChanged` on `auth.events`); answers
+/// with a fresh token issued at the revocation instant, so the caller stays
+/// logged in. 403 when `current_password` is wrong.
+///
+/// Both hashes are computed outside the transaction (argon2 takes tens of
+/// ms); the update applies only if the stored hash is still the one that
+/// was verified, so of two concurrent changes one wins and the other gets 409.
+///
+/// The revocation instant is this gateway's clock; another instance whose
+/// clock lags may issue tokens that count as revoked for as long as the lag.
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<PasswordChange>,
+) -> Result<axum::Json<Token>, ApiError> {
+    check_password_shape("new_password", &body.new_password)?;
+    let row = sqlx::query_file!("../sql/queries/user_password_hash.sql", user.id.0)
+        .fetch_optional(&state.db.auth)
+        .await?
+        .ok_or(ApiError::Unauthenticated("this account no longer exists"))?;
+    if row.status != "active" {
+        return Err(ApiError::Forbidden("this account is blocked"));
+    }
+    if !password::verify(body.current_password, row.password_hash.clone()).await? {
+        return Err(ApiError::Forbidden("`current_password` is wrong"));
+    }
+    let role = Role::parse(&row.role)
+        .ok_or_else(|| ApiError::Internal(format!("unknown role {}", row.role)))?;
+    let new_hash = password::hash(body.new_password).await?;
+    let now_ms = now_millis();
+    let revoked_before = chrono::DateTime::from_timestamp_millis(now_ms)
+        .ok_or_else(|| ApiError::Internal("the clock is out of range".to_owned()))?;
+    let mut tx = state.db.auth.begin().await?;
+    let changed = sqlx::query_file_as!(
+        UserState,
+        "../sql/queries/change_password.sql",
+        user.id.0,
+        new_hash,
+        revoked_before,
+        row.password_hash
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ApiError::Conflict(
+        "the password was changed concurrently; log in again",
+    ))?;
+    let ev = users::record(&mut tx, &changed, user_change::PASSWORD_CHANGED).await?;
+    tx.commit().await?;
+    // This instance refuses the old tokens at once; the others when the
+    // event reaches them (the same version then changes nothing here).
+    state.jwt.sessions().apply(&ev);
+    tracing::info!(user_id = %user.id, version = changed.version, "password changed, older tokens revoked");
+    let access_token = state.jwt.issue_at(user.id, role, now_ms)?;
     Ok(axum::Json(Token {
         access_token,
         token_type: "Bearer",

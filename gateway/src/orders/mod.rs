@@ -183,7 +183,7 @@ fn outcome_label(r: &Reservation) -> &'static str {
 /// Redis has no state for the deal: 404 if the catalog does not know it
 /// either, 503 if it does (Redis lost it and must be reloaded).
 async fn unknown_deal(state: &AppState, deal: DealId) -> ApiError {
-    match crate::catalog::deal_exists(&state.pg, deal).await {
+    match crate::catalog::deal_exists(&state.db.catalog, deal).await {
         Ok(false) => ApiError::NotFound("deal"),
         Ok(true) => {
             tracing::error!(deal_id = %deal, "deal exists in the catalog but not in Redis");
@@ -222,7 +222,7 @@ pub async fn get_order(
         return Ok(axum::Json(view));
     }
     let row = sqlx::query_file!("../sql/queries/order_by_id.sql", id.0)
-        .fetch_optional(&state.pg)
+        .fetch_optional(&state.db.orders)
         .await?
         .filter(|r| r.user_id == user.id.0)
         .ok_or(ApiError::NotFound("order"))?;

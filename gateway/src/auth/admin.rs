@@ -1,0 +1,99 @@
+//! Admin actions on accounts and keys: `POST /admin/users/{id}/block`,
+//! `POST /admin/users/{id}/unblock`, `POST /admin/auth/signing-keys/rotate`.
+//!
+//! Each records its event in `auth.outbox` in the transaction of its write;
+//! asking for the state a user already has writes nothing and records no
+//! event (`changed: false`), so a retried request is harmless.
+
+use super::{
+    AdminUser, keyring,
+    users::{self, UserState, UserView},
+};
+use crate::{error::ApiError, state::AppState};
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+};
+use flashdeal_schemas::{UserId, store_events::user_change};
+
+/// `POST /admin/users/{id}/block`: the user's tokens are refused with 403
+/// on every gateway once the event reaches it (this one at once).
+pub async fn block_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    set_status(&state, &admin, &id, Status::Blocked).await
+}
+
+/// `POST /admin/users/{id}/unblock`.
+pub async fn unblock_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    set_status(&state, &admin, &id, Status::Active).await
+}
+
+#[derive(Clone, Copy)]
+enum Status {
+    Active,
+    Blocked,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Blocked => "blocked",
+        }
+    }
+
+    fn change(self) -> &'static str {
+        match self {
+            Self::Active => user_change::UNBLOCKED,
+            Self::Blocked => user_change::BLOCKED,
+        }
+    }
+}
+
+async fn set_status(
+    state: &AppState,
+    admin: &AdminUser,
+    id: &str,
+    to: Status,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user: UserId = id.parse().map_err(|_| ApiError::NotFound("user"))?;
+    let mut tx = state.db.auth.begin().await?;
+    let updated = sqlx::query_file_as!(
+        UserState,
+        "../sql/queries/set_user_status.sql",
+        user.0,
+        to.as_str()
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(updated) = updated else {
+        tx.rollback().await?;
+        let current = sqlx::query_file_as!(UserState, "../sql/queries/user_state.sql", user.0)
+            .fetch_optional(&state.db.auth)
+            .await?
+            .ok_or(ApiError::NotFound("user"))?;
+        return Ok(axum::Json(current.view(false)));
+    };
+    let ev = users::record(&mut tx, &updated, to.change()).await?;
+    tx.commit().await?;
+    state.jwt.sessions().apply(&ev);
+    tracing::info!(user_id = %user, admin_id = %admin.0.id, change = to.change(), version = updated.version, "user status changed");
+    Ok(axum::Json(updated.view(true)))
+}
+
+/// `POST /admin/auth/signing-keys/rotate`: 201 with the new `kid`.
+pub async fn rotate_signing_key(
+    State(state): State<AppState>,
+    admin: AdminUser,
+) -> Result<(StatusCode, axum::Json<keyring::Rotated>), ApiError> {
+    let rotated = keyring::rotate(&state.db.auth, &state.jwt).await?;
+    tracing::info!(admin_id = %admin.0.id, kid = %rotated.kid, "signing key rotation requested");
+    Ok((StatusCode::CREATED, axum::Json(rotated)))
+}

@@ -1,0 +1,123 @@
+//! Pause, resume and end a deal. A paused deal takes no orders until it is
+//! resumed; an ended deal (stored so, or past its window) never takes any
+//! again. Each move emits `DealPaused`/`DealResumed`/`DealEnded`; a move the
+//! deal's state does not allow is a 409 and writes nothing.
+
+use super::{change, deals::DealDetail};
+use crate::{auth::AdminUser, error::ApiError, state::AppState};
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use flashdeal_schemas::store_events::deal_change;
+
+/// An admin's move on a deal's lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Pause,
+    Resume,
+    End,
+}
+
+impl Action {
+    /// The event it emits.
+    pub fn change(self) -> &'static str {
+        match self {
+            Self::Pause => deal_change::PAUSED,
+            Self::Resume => deal_change::RESUMED,
+            Self::End => deal_change::ENDED,
+        }
+    }
+
+    /// The stored status after the move, or why the deal cannot make it.
+    pub fn next_status(
+        self,
+        stored: &str,
+        ends_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<&'static str, ApiError> {
+        let over = stored == "ended" || now >= ends_at;
+        match (self, stored) {
+            (Self::End, "ended") => Err(ApiError::Conflict("the deal has already ended")),
+            // Ending a deal past its window records what clients already see.
+            (Self::End, _) => Ok("ended"),
+            (_, _) if over => Err(ApiError::Conflict("the deal has ended")),
+            (Self::Pause, "paused") => Err(ApiError::Conflict("the deal is already paused")),
+            (Self::Pause, _) => Ok("paused"),
+            (Self::Resume, "paused") => Ok("scheduled"),
+            (Self::Resume, _) => Err(ApiError::Conflict("the deal is not paused")),
+        }
+    }
+}
+
+async fn apply(
+    mut state: AppState,
+    id: &str,
+    action: Action,
+) -> Result<axum::Json<DealDetail>, ApiError> {
+    let deal = change::deal_id(id)?;
+    let mut tx = state.db.catalog.begin().await?;
+    let current = change::lock(&mut tx, deal).await?;
+    let status = action.next_status(&current.status, current.ends_at, Utc::now())?;
+    let row = change::write(&mut tx, deal, status, 0, action.change()).await?;
+    tx.commit().await?;
+    Ok(change::respond(&mut state, row).await)
+}
+
+/// `POST /admin/deals/{id}/pause`.
+pub async fn pause(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<DealDetail>, ApiError> {
+    apply(state, &id, Action::Pause).await
+}
+
+/// `POST /admin/deals/{id}/resume`.
+pub async fn resume(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<DealDetail>, ApiError> {
+    apply(state, &id, Action::Resume).await
+}
+
+/// `POST /admin/deals/{id}/end`.
+pub async fn end(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<DealDetail>, ApiError> {
+    apply(state, &id, Action::End).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn the_lifecycle_allows_only_meaningful_moves() {
+        let now = Utc::now();
+        let open = now + Duration::hours(1);
+        let past = now - Duration::seconds(1);
+        let next = |a: Action, stored, ends| a.next_status(stored, ends, now).ok();
+        assert_eq!(next(Action::Pause, "scheduled", open), Some("paused"));
+        assert_eq!(next(Action::Pause, "paused", open), None);
+        assert_eq!(next(Action::Pause, "ended", open), None);
+        assert_eq!(next(Action::Pause, "scheduled", past), None);
+        assert_eq!(next(Action::Resume, "paused", open), Some("scheduled"));
+        assert_eq!(next(Action::Resume, "scheduled", open), None);
+        assert_eq!(next(Action::Resume, "ended", open), None);
+        assert_eq!(next(Action::Resume, "paused", past), None);
+        assert_eq!(next(Action::End, "scheduled", open), Some("ended"));
+        assert_eq!(next(Action::End, "paused", open), Some("ended"));
+        assert_eq!(next(Action::End, "scheduled", past), Some("ended"));
+        assert_eq!(next(Action::End, "ended", open), None);
+    }
+
+    #[test]
+    fn a_refused_move_is_a_conflict() {
+        let now = Utc::now();
+        let err = Action::Resume.next_status("ended", now + Duration::hours(1), now);
+        assert!(matches!(err, Err(ApiError::Conflict(_))));
+    }
+}

@@ -1,0 +1,258 @@
+//! Products: what a deal sells. Admins create, rename and delete them;
+//! anyone reads one. A delete is soft (`deleted_at`), because ended deals
+//! and their orders still name the product, and it is refused while one of
+//! its deals has not ended. Every write emits `ProductChanged`.
+
+use super::events;
+use crate::{auth::AdminUser, error::ApiError, json::Json, state::AppState};
+use axum::{
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use flashdeal_schemas::store_events::product_change;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A product as clients see it (and as its queries return it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Product {
+    pub product_id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// Incremented by every change.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The product name rule; returns the name trimmed.
+pub fn valid_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::Validation(
+            "the product name must be 1 to 200 characters".to_owned(),
+        ));
+    }
+    Ok(name)
+}
+
+/// The product description rule.
+pub fn valid_description(description: &str) -> Result<&str, ApiError> {
+    if description.chars().count() > 4000 {
+        return Err(ApiError::Validation(
+            "the product description must be at most 4000 characters".to_owned(),
+        ));
+    }
+    Ok(description)
+}
+
+/// Body of `POST /admin/products`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Body of `PATCH /admin/products/{id}`: what is present changes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+impl ProductPatch {
+    /// The new name and description (`None`: unchanged); at least one.
+    pub fn validate(&self) -> Result<(Option<&str>, Option<&str>), ApiError> {
+        if self.name.is_none() && self.description.is_none() {
+            return Err(ApiError::Validation(
+                "give `name`, `description` or both".to_owned(),
+            ));
+        }
+        let name = self.name.as_deref().map(valid_name).transpose()?;
+        let description = self
+            .description
+            .as_deref()
+            .map(valid_description)
+            .transpose()?;
+        Ok((name, description))
+    }
+}
+
+/// Inserts a product and its `ProductUpserted` inside `tx`; also used when
+/// a deal names its product inline.
+pub async fn insert(
+    tx: &mut PgConnection,
+    name: &str,
+    description: &str,
+) -> Result<Product, ApiError> {
+    let name = valid_name(name)?;
+    let description = valid_description(description)?;
+    let product = sqlx::query_file_as!(
+        Product,
+        "../sql/queries/insert_product.sql",
+        Uuid::now_v7(),
+        name,
+        description
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let ev = events::product_changed(product_change::UPSERTED, &product, false);
+    events::append_product(tx, &ev).await?;
+    tracing::info!(product_id = %product.product_id, "product created");
+    Ok(product)
+}
+
+fn product_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound("product"))
+}
+
+/// `POST /admin/products`: 201 with `Location: /products/{id}`.
+pub async fn create(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Json(body): Json<NewProduct>,
+) -> Result<Response, ApiError> {
+    let mut tx = state.db.catalog.begin().await?;
+    let product = insert(&mut tx, &body.name, &body.description).await?;
+    tx.commit().await?;
+    let location = format!("/products/{}", product.product_id);
+    let mut res = (StatusCode::CREATED, axum::Json(product)).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+/// `GET /products/{id}`; a deleted product is a 404.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Product>, ApiError> {
+    let id = product_id(&id)?;
+    sqlx::query_file_as!(Product, "../sql/queries/product_by_id.sql", id)
+        .fetch_optional(&state.db.catalog)
+        .await?
+        .map(axum::Json)
+        .ok_or(ApiError::NotFound("product"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProductListParams {
+    pub limit: Option<i64>,
+}
+
+/// `GET /admin/products?limit=n`: products not deleted, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    params: Result<Query<ProductListParams>, QueryRejection>,
+) -> Result<axum::Json<Vec<Product>>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::Validation(e.body_text()))?;
+    let limit = super::listing::page_size(params.limit)?;
+    let rows = sqlx::query_file_as!(Product, "../sql/queries/list_products.sql", limit)
+        .fetch_all(&state.db.catalog)
+        .await?;
+    Ok(axum::Json(rows))
+}
+
+/// `PATCH /admin/products/{id}`: renames and/or redescribes the product.
+pub async fn update(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+    Json(body): Json<ProductPatch>,
+) -> Result<axum::Json<Product>, ApiError> {
+    let id = product_id(&id)?;
+    let (name, description) = body.validate()?;
+    let mut tx = state.db.catalog.begin().await?;
+    let product = sqlx::query_file_as!(
+        Product,
+        "../sql/queries/update_product.sql",
+        id,
+        name,
+        description
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ApiError::NotFound("product"))?;
+    let ev = events::product_changed(product_change::UPSERTED, &product, false);
+    events::append_product(&mut tx, &ev).await?;
+    tx.commit().await?;
+    tracing::info!(product_id = %id, version = product.version, "product updated");
+    Ok(axum::Json(product))
+}
+
+/// `DELETE /admin/products/{id}`: 204; 409 while one of its deals has not
+/// ended.
+pub async fn delete(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = product_id(&id)?;
+    let mut tx = state.db.catalog.begin().await?;
+    sqlx::query_file_scalar!("../sql/queries/lock_product.sql", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    let open = sqlx::query_file_scalar!("../sql/queries/product_has_open_deal.sql", id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if open {
+        return Err(ApiError::Conflict(
+            "the product has a deal that has not ended; end the deal first",
+        ));
+    }
+    let product = sqlx::query_file_as!(Product, "../sql/queries/delete_product.sql", id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let ev = events::product_changed(product_change::DELETED, &product, true);
+    events::append_product(&mut tx, &ev).await?;
+    tx.commit().await?;
+    tracing::info!(product_id = %id, "product deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(valid_name("  Kettle ").unwrap(), "Kettle");
+        assert!(valid_name("   ").is_err());
+        assert!(valid_name(&"é".repeat(200)).is_ok());
+        assert!(valid_name(&"é".repeat(201)).is_err());
+        assert!(valid_description(&"x".repeat(4000)).is_ok());
+        assert!(valid_description(&"x".repeat(4001)).is_err());
+    }
+
+    #[test]
+    fn a_patch_changes_something_and_each_field_obeys_its_rule() {
+        let patch = |name: Option<&str>, description: Option<&str>| ProductPatch {
+            name: name.map(str::to_owned),
+            description: description.map(str::to_owned),
+        };
+        assert!(matches!(
+            patch(None, None).validate(),
+            Err(ApiError::Validation(_))
+        ));
+        assert_eq!(
+            patch(Some(" New "), None).validate().unwrap(),
+            (Some("New"), None)
+        );
+        assert_eq!(patch(None, Some("")).validate().unwrap(), (None, Some("")));
+        assert!(patch(Some(""), Some("ok")).validate().is_err());
+        assert!(
+            patch(Some("ok"), Some(&"x".repeat(4001)))
+                .validate()
+                .is_err()
+        );
+    }
+}

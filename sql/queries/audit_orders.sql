@@ -1,0 +1,1 @@
+SELECT order_id, deal_id, status FROM orders.orders WHERE deal_id = ANY($1)

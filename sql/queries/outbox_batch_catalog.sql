@@ -1,0 +1,7 @@
+-- The oldest unpublished events, locked: a second relay that slipped past
+-- the advisory lock waits here instead of publishing out of order.
+SELECT id, event_id, aggregateid, type, payload
+FROM catalog.outbox
+ORDER BY id
+LIMIT $1
+FOR UPDATE

@@ -1,0 +1,1 @@
+DELETE FROM auth.outbox WHERE id = ANY($1)

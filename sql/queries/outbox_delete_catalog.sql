@@ -1,0 +1,1 @@
+DELETE FROM catalog.outbox WHERE id = ANY($1)
