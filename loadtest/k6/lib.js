@@ -194,7 +194,15 @@ export function createDeal(token, opts = {}) {
   if (res.status !== 201 || !deal || !deal.deal_id) {
     throw new Error(`create deal: ${res.status} ${res.body}`);
   }
-  return deal;
+  // The deal reaches Redis only through the log (catalog outbox -> relay ->
+  // catalog.events -> projector): wait until the gateway sees its stock.
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const { deal: seen } = getDeal(deal.deal_id);
+    if (seen && typeof seen.remaining === 'number') return seen;
+    if (Date.now() > deadline) throw new Error(`deal ${deal.deal_id} did not reach Redis within 30 s`);
+    sleep(0.05);
+  }
 }
 
 export function getDeal(dealId) {

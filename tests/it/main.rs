@@ -13,4 +13,5 @@ mod harness;
 mod journey;
 mod outbox;
 mod poison;
+mod read_model;
 mod writer_crash;
