@@ -178,7 +178,10 @@ pub fn gateway_settings(
 
 /// The JWT keys: the secret comes from `FLASHDEAL_JWT_SECRET`,
 /// `FLASHDEAL_JWT_SECRET_FILE`, or (local runs) a random secret generated
-/// once into `<data-dir>/jwt-secret`. It is never logged.
+/// once into `<data-dir>/jwt-secret`, named `FLASHDEAL_JWT_KID` (`k1`). It
+/// is never logged. The gateway uses it only to seed an empty
+/// `auth.signing_keys`; after that the ring in the database (rotated with
+/// `POST /admin/auth/signing-keys/rotate`) wins.
 pub fn jwt_keys(data_dir: &std::path::Path, token_ttl: Duration) -> anyhow::Result<JwtKeys> {
     let secret = if let Ok(s) = std::env::var("FLASHDEAL_JWT_SECRET") {
         s.into_bytes()
