@@ -2,7 +2,7 @@
 -- the product name, matched case-insensitively, or NULL; $3: the status
 -- clients see (upcoming|active|paused|ended), or NULL for every deal that
 -- has not ended; $4: now. The CASE is `display_status` in
--- gateway/src/catalog/deals.rs: keep the two equal.
+-- gateway/src/catalog/view.rs: keep the two equal.
 SELECT d.deal_id, d.product_id, p.name AS product_name, d.price_cents, d.stock, d.sold_count,
        d.per_user_limit, d.starts_at, d.ends_at, d.status, d.version, d.created_at
 FROM catalog.deals d

@@ -4,8 +4,8 @@
 //! are thus decided one at a time and published in commit order.
 
 use super::{
-    deals::{DealDetail, DealRow},
     events, projection,
+    view::{DealDetail, DealRow},
 };
 use crate::{error::ApiError, state::AppState};
 use chrono::Utc;

@@ -2,11 +2,13 @@
 //! per-user limit. Creating one (`DealScheduled`, plus `ProductUpserted`
 //! when the body names a new product) commits with its events; the deal
 //! reaches Redis, and so becomes orderable, once the projector applies them.
+//! How a deal is shown is [`super::view`]'s.
 
 use super::{
     MAX_STOCK, events,
     products::{self, Product},
     projection,
+    view::{DealDetail, DealRow},
 };
 use crate::{auth::AdminUser, error::ApiError, json::Json, state::AppState};
 use axum::{
@@ -16,7 +18,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use flashdeal_schemas::{DealId, Quantity, store_events::deal_change};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -89,92 +91,6 @@ impl NewDeal {
         }
         Ok(starts)
     }
-}
-
-/// A deal as every deal query returns it.
-#[derive(Clone, Debug)]
-pub struct DealRow {
-    pub deal_id: Uuid,
-    pub product_id: Uuid,
-    pub product_name: String,
-    pub price_cents: i64,
-    pub stock: i32,
-    pub sold_count: i32,
-    pub per_user_limit: i32,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    /// Stored: `scheduled`, `paused` or `ended`.
-    pub status: String,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A deal as clients see it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DealView {
-    pub deal_id: DealId,
-    pub product_id: Uuid,
-    pub product_name: String,
-    pub price_cents: i64,
-    pub stock: i32,
-    /// Units still available to reserve (from Redis); absent if unknown.
-    pub remaining: Option<i64>,
-    pub per_user_limit: i32,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    /// `upcoming`, `active`, `ended` or `paused`.
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// What the catalog API answers for a deal: the view plus what only the
-/// catalog knows.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DealDetail {
-    #[serde(flatten)]
-    pub deal: DealView,
-    /// Units confirmed sold (learned from the order log).
-    pub sold_count: i32,
-}
-
-impl DealDetail {
-    pub fn new(row: DealRow, remaining: Option<i64>, now: DateTime<Utc>) -> Self {
-        Self {
-            deal: DealView {
-                deal_id: DealId(row.deal_id),
-                product_id: row.product_id,
-                status: display_status(&row.status, row.starts_at, row.ends_at, now),
-                product_name: row.product_name,
-                price_cents: row.price_cents,
-                stock: row.stock,
-                remaining,
-                per_user_limit: row.per_user_limit,
-                starts_at: row.starts_at,
-                ends_at: row.ends_at,
-                created_at: row.created_at,
-            },
-            sold_count: row.sold_count,
-        }
-    }
-}
-
-/// The status clients see: `ended` once stored so or the window is over,
-/// then a stored `paused`, otherwise where `now` falls in the window.
-/// `list_deals.sql` filters by the same rule.
-pub fn display_status(
-    stored: &str,
-    starts: DateTime<Utc>,
-    ends: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> String {
-    match stored {
-        "ended" => "ended",
-        _ if now >= ends => "ended",
-        "paused" => "paused",
-        _ if now < starts => "upcoming",
-        _ => "active",
-    }
-    .to_owned()
 }
 
 /// `POST /admin/deals`: 201 with `Location: /deals/{id}`.
@@ -326,19 +242,5 @@ mod tests {
             assert!(b.validate(now).is_err(), "{b:?}");
         }
         assert!(NewDeal { stock: 0, ..body() }.validate(now).is_ok());
-    }
-
-    #[test]
-    fn ended_wins_then_paused_then_the_window() {
-        let t = Utc::now();
-        let end = t + Duration::minutes(1);
-        let s = |stored, now| display_status(stored, t, end, now);
-        assert_eq!(s("scheduled", t - Duration::seconds(1)), "upcoming");
-        assert_eq!(s("scheduled", t), "active");
-        assert_eq!(s("scheduled", end), "ended");
-        assert_eq!(s("paused", t - Duration::seconds(1)), "paused");
-        assert_eq!(s("paused", t), "paused");
-        assert_eq!(s("paused", end), "ended");
-        assert_eq!(s("ended", t), "ended");
     }
 }

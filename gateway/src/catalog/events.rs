@@ -3,7 +3,7 @@
 //! change and its `version`, so a consumer can apply it alone and skip what
 //! it already holds.
 
-use super::{deals::DealRow, products::Product};
+use super::{products::Product, view::DealRow};
 use crate::error::ApiError;
 use chrono::Utc;
 use flashdeal_producers::outbox::{self, Entry, Outbox, OutboxError};

@@ -3,7 +3,7 @@
 //! again. Each move emits `DealPaused`/`DealResumed`/`DealEnded`; a move the
 //! deal's state does not allow is a 409 and writes nothing.
 
-use super::{change, deals::DealDetail};
+use super::{change, view::DealDetail};
 use crate::{auth::AdminUser, error::ApiError, state::AppState};
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};

@@ -3,8 +3,8 @@
 //! see (`status`); without `status`, every deal that has not ended.
 
 use super::{
-    deals::{DealDetail, DealRow},
     projection,
+    view::{DealDetail, DealRow},
 };
 use crate::{error::ApiError, state::AppState};
 use axum::extract::{Query, State, rejection::QueryRejection};

@@ -12,6 +12,7 @@
 //! # Layout
 //! - [`products`]: products CRUD (soft delete, refused while a deal is open).
 //! - [`deals`]: the deal body and its rules, creating a deal, reading one.
+//! - [`view`]: how a deal is shown (row, view, status clients see).
 //! - [`listing`]: `GET /deals` with its search and status filters.
 //! - [`lifecycle`]: pause, resume and end a deal.
 //! - [`stock`]: add units to a deal or take them away.
@@ -28,11 +29,11 @@ pub mod listing;
 pub mod products;
 pub mod projection;
 pub mod stock;
+pub mod view;
 
-pub use deals::{
-    DealDetail, DealView, NewDeal, create_deal, create_deal_handler, display_status, get_deal,
-};
+pub use deals::{NewDeal, create_deal, create_deal_handler, get_deal};
 pub use listing::{ListParams, list_deals};
+pub use view::{DealDetail, DealView, display_status};
 
 use crate::error::ApiError;
 use flashdeal_schemas::DealId;

@@ -11,7 +11,10 @@
 //! order-writer's read model (which rejects an intent beyond the stock) are
 //! what stop that from becoming an oversell.
 
-use super::{MAX_STOCK, change, deals::DealDetail, deals::DealRow, projection};
+use super::{
+    MAX_STOCK, change, projection,
+    view::{DealDetail, DealRow},
+};
 use crate::{auth::AdminUser, error::ApiError, json::Json, state::AppState};
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
