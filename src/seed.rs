@@ -7,9 +7,14 @@ use anyhow::Context;
 use chrono::{Duration, Utc};
 use clap::Args;
 use flashdeal_gateway::{
-    auth::{password, routes::Credentials},
+    auth::{
+        password,
+        routes::Credentials,
+        users::{self, UserState},
+    },
     catalog::{NewDeal, create_deal},
 };
+use flashdeal_schemas::store_events::user_change;
 
 #[derive(Args, Debug)]
 pub struct SeedArgs {
@@ -67,15 +72,34 @@ pub async fn run(config: Config, args: SeedArgs) -> anyhow::Result<()> {
     let hash = password::hash(creds.password.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let admin_id = sqlx::query_file_scalar!(
+    let mut tx = pg.begin().await?;
+    let row = sqlx::query_file!(
         "sql/queries/upsert_admin.sql",
         uuid::Uuid::now_v7(),
         creds.email,
         hash
     )
-    .fetch_one(&pg)
+    .fetch_one(&mut *tx)
     .await
     .context("creating the admin")?;
+    let state = UserState {
+        user_id: row.user_id,
+        email: row.email,
+        role: row.role,
+        status: row.status,
+        sessions_revoked_before: row.sessions_revoked_before,
+        version: row.version,
+    };
+    let change = if row.inserted {
+        user_change::REGISTERED
+    } else {
+        user_change::PASSWORD_CHANGED
+    };
+    users::record(&mut tx, &state, change)
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the admin's event: {e}"))?;
+    tx.commit().await?;
+    let admin_id = state.user_id;
     println!("admin:     {} (user_id {admin_id})", creds.email);
     if args.no_demo {
         return Ok(());

@@ -78,10 +78,15 @@ pub async fn run_consumer<H: BatchHandler + Send>(
     let name = handler.name();
     tracing::info!(role = name, topic, "consuming");
     let mut last_applied = None;
+    let mut assigned = Assignment::default();
     loop {
         let Some(batch) = next_batch(&consumer, settings, &shutdown).await else {
             break;
         };
+        assigned.observe(&consumer, name, topic);
+        if batch.is_empty() {
+            continue;
+        }
         if !apply_with_retry(&mut handler, &batch, &shutdown).await {
             // Cancelled mid-retry: nothing past the last applied batch is committed.
             break;
@@ -114,16 +119,47 @@ pub async fn run_consumer<H: BatchHandler + Send>(
     Ok(())
 }
 
+/// The partitions this member owns, logged and exported when they change,
+/// so an operator (and the scaling test) can see how members split a topic.
+#[derive(Default)]
+struct Assignment(Option<Vec<i32>>);
+
+impl Assignment {
+    fn observe(&mut self, consumer: &StreamConsumer, role: &'static str, topic: &str) {
+        let Ok(tpl) = consumer.assignment() else {
+            return;
+        };
+        let mut now: Vec<i32> = tpl
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == topic)
+            .map(|e| e.partition())
+            .collect();
+        now.sort_unstable();
+        if self.0.as_ref() != Some(&now) {
+            let partitions = now.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+            tracing::info!(role, topic, partitions, "partitions assigned");
+            metrics::gauge!("flashdeal_consumer_assigned_partitions", "role" => role)
+                .set(now.len() as f64);
+            self.0 = Some(now);
+        }
+    }
+}
+
 /// Waits for a first message, then gathers more until the batch is full or
-/// `max_wait` has passed. `None` when shutdown was requested.
+/// `max_wait` has passed. `None` when shutdown was requested; an empty
+/// batch after a second without messages (so the loop can look around).
 async fn next_batch(
     consumer: &StreamConsumer,
     settings: LoopSettings,
     shutdown: &CancellationToken,
 ) -> Option<Vec<OwnedMessage>> {
+    let idle = sleep(Duration::from_secs(1));
+    tokio::pin!(idle);
     let first = loop {
         tokio::select! {
             _ = shutdown.cancelled() => return None,
+            _ = &mut idle => return Some(Vec::new()),
             m = consumer.recv() => match m {
                 Ok(m) => break m.detach(),
                 Err(e) => {

@@ -14,4 +14,5 @@ mod journey;
 mod outbox;
 mod poison;
 mod read_model;
+mod scaling;
 mod writer_crash;
