@@ -19,7 +19,11 @@ Checks docker-compose.yml:
   * FlashDeal services (built from deploy/Dockerfile) run as a non-root `user:`;
   * no environment key ending in PASSWORD or SECRET has a value (secrets come
     from files: *_FILE), and no *_URL value carries a password;
-  * every ${VAR} the file uses is documented in .env.example.
+  * every ${VAR} the file uses is documented in .env.example;
+  * every FlashDeal role that must run in the stack (REQUIRED_ROLES below)
+    is a service running that `flashdeal` command;
+  * the topic job (redpanda-init) creates every topic of
+    schemas/src/topics.rs ALL_TOPICS.
 Also: deploy/Dockerfile's base images are pinned, every YAML file under
 deploy/ parses, and every JSON file under deploy/grafana/ parses (dashboards
 need a uid, a title and panels).
@@ -48,9 +52,25 @@ except ImportError:  # CI images may lack PyYAML; install it quietly once.
 HEALTHCHECK_ALLOWLIST = {
     "order-writer": "no HTTP endpoint; a fatal error exits the process and restart: unless-stopped restarts it",
     "projector": "no HTTP endpoint; a fatal error exits the process and restart: unless-stopped restarts it",
+    "relay": "no HTTP endpoint; a fatal error exits the process and restart: unless-stopped restarts it",
+    "reconciler": "no HTTP endpoint; a fatal error exits the process and restart: unless-stopped restarts it",
     "console": "UI only, nothing depends on it; the image has no documented health endpoint to probe",
     "otel-collector": "the image has no shell or HTTP client to run a probe (health_check extension on :13133 is for outside probes)",
 }
+
+# Roles the stack must run: service name -> the `flashdeal` subcommand.
+# Without `relay`, no auth/catalog change reaches the log (a new deal never
+# reaches Redis); without `reconciler`, expired reservations keep their stock.
+REQUIRED_ROLES = {
+    "migrate": "migrate",
+    "gateway": "gateway",
+    "order-writer": "order-writer",
+    "projector": "projector",
+    "relay": "relay",
+    "reconciler": "reconciler",
+}
+TOPIC_JOB = "redpanda-init"
+TOPICS_RS = "schemas/src/topics.rs"
 
 COMPOSE_FILE = "docker-compose.yml"
 DOCKERFILE = "deploy/Dockerfile"
@@ -340,6 +360,28 @@ def check_compose(root: Path, problems: list[str]) -> int:
             elif key.endswith("_URL") and URL_WITH_PASSWORD.match(text):
                 problem(f"{label}: environment {key} embeds a password; use a secret file ({key}_FILE)")
 
+    # The roles the stack needs run, each as its own service.
+    for name, subcommand in REQUIRED_ROLES.items():
+        svc = services.get(name)
+        if not isinstance(svc, dict):
+            problem(f"service {name!r} is missing: the stack needs a `flashdeal {subcommand}` role")
+            continue
+        if not is_flashdeal(svc):
+            problem(f"service {name!r}: is not built from {DOCKERFILE}")
+        if as_list(svc.get("command"))[:1] != [subcommand]:
+            problem(f"service {name!r}: command should be [{subcommand!r}], got {svc.get('command')!r}")
+
+    # The topic job creates every topic the code knows.
+    job = services.get(TOPIC_JOB)
+    if isinstance(job, dict):
+        script = " ".join(str(c) for c in as_list(job.get("command")))
+        created = set(re.findall(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+", script))
+        for topic in all_topics(root, problem):
+            if topic not in created:
+                problem(f"service {TOPIC_JOB!r}: does not create topic {topic!r} ({TOPICS_RS} ALL_TOPICS)")
+    else:
+        problem(f"service {TOPIC_JOB!r} is missing: nothing creates the topics")
+
     # Every ${VAR} is documented in .env.example.
     env_example = root / ".env.example"
     documented = set()
@@ -350,6 +392,29 @@ def check_compose(root: Path, problems: list[str]) -> int:
             problem(f"${{{var}}} is used but not documented in .env.example")
 
     return len(services)
+
+
+def all_topics(root: Path, problem) -> list[str]:
+    """The topic names in schemas/src/topics.rs `ALL_TOPICS`, constants resolved."""
+    path = root / TOPICS_RS
+    if not path.is_file():
+        problem(f"{TOPICS_RS} is missing, so the topics cannot be checked")
+        return []
+    text = path.read_text(encoding="utf-8")
+    consts = dict(re.findall(r'pub const ([A-Z_]+): &str = "([^"]+)";', text))
+    m = re.search(r"pub const ALL_TOPICS: \[&str; \d+\] = \[(.*?)\];", text, re.S)
+    if not m:
+        problem(f"{TOPICS_RS}: no `ALL_TOPICS` array found")
+        return []
+    topics = []
+    for item in re.findall(r'"[^"]+"|[A-Z_]+', m.group(1)):
+        if item.startswith('"'):
+            topics.append(item.strip('"'))
+        elif item in consts:
+            topics.append(consts[item])
+        else:
+            problem(f"{TOPICS_RS}: ALL_TOPICS names {item}, which is not a string constant there")
+    return topics
 
 
 def check_dockerfile(root: Path, problems: list[str]) -> None:
