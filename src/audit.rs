@@ -402,18 +402,7 @@ async fn watch(
     args: &AuditArgs,
     every: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let handle = crate::telemetry::metrics().context("installing the metrics recorder")?;
-    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
-        .await
-        .with_context(|| format!("binding {}", args.metrics_addr))?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let h = handle.clone();
-            async move { h.render() }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    crate::roles::serve_metrics(Some(args.metrics_addr)).await?;
     println!(
         "auditing every {}s; gauge on http://{}/metrics",
         every.as_secs(),

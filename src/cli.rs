@@ -81,6 +81,11 @@ pub struct CommonArgs {
         global = true
     )]
     pub producer_compression: String,
+    /// Serve Prometheus `/metrics` on this address from roles that have no
+    /// HTTP server of their own (order-writer, projector, reconciler, relay);
+    /// the gateway serves it on its own port.
+    #[arg(long, env = "FLASHDEAL_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Settings of the HTTP gateway.
@@ -160,6 +165,15 @@ pub enum Command {
     /// Compare catalog, orders, Redis and the projections; print the
     /// differences with a fix for each; exit 1 when any exist.
     Audit(crate::audit::AuditArgs),
+    /// After Redis came back empty (or lost some deals): rebuild each lost
+    /// deal from PostgreSQL and the unconsumed tail of orders.intents, so it
+    /// reopens (docs/runbook.md, "Redis loss").
+    RecoverRedis(crate::recover::RecoverArgs),
+    /// Re-read a topic: rewind an inactive group's offsets, or run the
+    /// group's sink as a one-off group (docs/runbook.md, "Replay").
+    Replay(crate::replay::ReplayArgs),
+    /// Inspect and requeue dead letters (docs/runbook.md, "Dead letters").
+    Dlq(crate::dlq::DlqArgs),
     /// Create the database if needed and apply migrations.
     Migrate,
     /// Create (or reset) the admin account and a demo deal.
@@ -195,7 +209,10 @@ impl Cli {
                 Command::Projector => roles::projector(config).await,
                 Command::Relay => roles::relay(config).await,
                 Command::Audit(args) => crate::audit::command(config, args).await,
+                Command::RecoverRedis(args) => crate::recover::command(config, args).await,
                 Command::Reconciler { reconciler } => roles::reconciler(config, reconciler).await,
+                Command::Replay(args) => crate::replay::command(config, args).await,
+                Command::Dlq(args) => crate::dlq::command(config, args).await,
                 Command::Migrate => crate::database::migrate(&config.database_url)
                     .await
                     .map(|_| ()),

@@ -21,6 +21,9 @@ pub struct Config {
     pub partitions: i32,
     pub producer_linger: Duration,
     pub producer_compression: String,
+    /// Where a role without an HTTP server (order-writer, projector,
+    /// reconciler, relay) serves `/metrics`; `None`: nowhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -42,6 +45,7 @@ impl Config {
             partitions,
             producer_linger: defaults.linger,
             producer_compression: defaults.compression,
+            metrics_addr: None,
         }
     }
 
@@ -65,6 +69,7 @@ impl Config {
             partitions: a.partitions,
             producer_linger: Duration::from_millis(a.producer_linger_ms),
             producer_compression: a.producer_compression,
+            metrics_addr: a.metrics_addr,
         })
     }
 

@@ -379,10 +379,38 @@ pub async fn gateway(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown).await.context("gateway")
 }
 
+/// Serves `/metrics` on `FLASHDEAL_METRICS_ADDR` (when set) until the
+/// process ends: the roles without an HTTP server export their consumer,
+/// relay and audit metrics this way.
+pub async fn serve_metrics(addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let handle = crate::telemetry::metrics().context("installing the metrics recorder")?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding FLASHDEAL_METRICS_ADDR {addr}"))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let h = handle.clone();
+            async move { h.render() }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    println!("metrics on http://{addr}/metrics");
+    Ok(())
+}
+
 /// `flashdeal order-writer`.
 pub async fn order_writer(config: Config, args: WriterArgs) -> anyhow::Result<()> {
     config.validate()?;
     topics(&config.kafka(), config.partitions).await?;
+    serve_metrics(config.metrics_addr).await?;
     run_order_writer(&config, &args, shutdown_on_signal()).await
 }
 
@@ -390,6 +418,7 @@ pub async fn order_writer(config: Config, args: WriterArgs) -> anyhow::Result<()
 pub async fn reconciler(config: Config, args: ReconcilerArgs) -> anyhow::Result<()> {
     config.validate()?;
     topics(&config.kafka(), config.partitions).await?;
+    serve_metrics(config.metrics_addr).await?;
     run_reconciler(&config, &args, shutdown_on_signal()).await
 }
 
@@ -397,6 +426,7 @@ pub async fn reconciler(config: Config, args: ReconcilerArgs) -> anyhow::Result<
 pub async fn relay(config: Config) -> anyhow::Result<()> {
     config.validate()?;
     topics(&config.kafka(), config.partitions).await?;
+    serve_metrics(config.metrics_addr).await?;
     run_relays(&config, shutdown_on_signal()).await
 }
 
@@ -404,5 +434,6 @@ pub async fn relay(config: Config) -> anyhow::Result<()> {
 pub async fn projector(config: Config) -> anyhow::Result<()> {
     config.validate()?;
     topics(&config.kafka(), config.partitions).await?;
+    serve_metrics(config.metrics_addr).await?;
     run_projector(&config, shutdown_on_signal()).await
 }
