@@ -25,10 +25,17 @@ Checks docker-compose.yml:
   * the topic job (redpanda-init) creates every topic of
     schemas/src/topics.rs ALL_TOPICS.
 Also: deploy/Dockerfile's base images are pinned, every YAML file under
-deploy/ parses, and every JSON file under deploy/grafana/ parses (dashboards
-need a uid, a title and panels).
+deploy/ parses (except Helm templates, deploy/helm/*/templates/, which are
+Go templates, not YAML), and every JSON file under deploy/grafana/ parses
+(dashboards need a uid, a title and panels).
 
-Prints one line per problem and exits 1, or prints a one-line summary.
+Then the Helm chart deploy/helm/flashdeal is checked by scripts/check_helm.py
+(see its docstring): static checks of Chart.yaml/values.yaml/templates, and
+renders (default values and a few other value sets) with Helm's own engine,
+validated against the Kubernetes schemas.
+
+Prints one line per problem and exits 1, or prints a summary (one line for
+compose and deploy/, one per group of chart checks).
 """
 
 from __future__ import annotations
@@ -442,12 +449,19 @@ def check_dockerfile(root: Path, problems: list[str]) -> None:
             problems.append(f"{DOCKERFILE}:{lineno}: {why}")
 
 
+def is_helm_template(rel: Path) -> bool:
+    """deploy/helm/<chart>/templates/**, relative to deploy/."""
+    return len(rel.parts) >= 4 and rel.parts[0] == "helm" and rel.parts[2] == "templates"
+
+
 def check_deploy_files(root: Path, problems: list[str]) -> int:
     deploy = root / "deploy"
     count = 0
     for path in sorted(deploy.rglob("*")):
         if not path.is_file() or SECRETS_DIR in path.relative_to(root).as_posix():
             continue
+        if is_helm_template(path.relative_to(deploy)):
+            continue  # Go templates: scripts/check_helm.py renders and checks them
         rel = path.relative_to(root).as_posix()
         if path.suffix in (".yml", ".yaml"):
             count += 1
@@ -486,6 +500,10 @@ def main() -> int:
     services = check_compose(root, problems)
     check_dockerfile(root, problems)
     deploy_files = check_deploy_files(root, problems)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from check_helm import CHART_DIR, check_helm  # sibling script
+
+    helm_checked = check_helm(root, problems)
 
     for p in problems:
         print(f"check_config: {p}", file=sys.stderr)
@@ -493,6 +511,8 @@ def main() -> int:
         print(f"check_config: {len(problems)} problem(s)", file=sys.stderr)
         return 1
     print(f"check_config: {COMPOSE_FILE} {services} services ok, {deploy_files} deploy files ok")
+    for line in helm_checked:
+        print(f"check_config: {CHART_DIR}: {line}")
     return 0
 
 
