@@ -103,6 +103,62 @@ pub struct GatewayArgs {
     /// Access token lifetime (seconds).
     #[arg(long, env = "FLASHDEAL_TOKEN_TTL_SECS", default_value_t = 3_600)]
     pub token_ttl_secs: u64,
+    #[command(flatten)]
+    pub rate_limit: RateLimitArgs,
+}
+
+/// The gateway's token buckets (docs/api.md, "Rate limits"). A rate of 0
+/// turns that limit off.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct RateLimitArgs {
+    /// Requests per second each client IP may make, on average (0: off).
+    #[arg(long, env = "FLASHDEAL_RATE_LIMIT_PER_IP_RPS", default_value_t = RateLimitArgs::DEFAULT.rate_limit_per_ip_rps)]
+    pub rate_limit_per_ip_rps: f64,
+    /// Requests an IP may send at once above its rate (bucket size).
+    #[arg(long, env = "FLASHDEAL_RATE_LIMIT_PER_IP_BURST", default_value_t = RateLimitArgs::DEFAULT.rate_limit_per_ip_burst)]
+    pub rate_limit_per_ip_burst: u32,
+    /// Requests per second each authenticated user may make (0: off).
+    #[arg(long, env = "FLASHDEAL_RATE_LIMIT_PER_USER_RPS", default_value_t = RateLimitArgs::DEFAULT.rate_limit_per_user_rps)]
+    pub rate_limit_per_user_rps: f64,
+    /// Requests a user may send at once above their rate (bucket size).
+    #[arg(long, env = "FLASHDEAL_RATE_LIMIT_PER_USER_BURST", default_value_t = RateLimitArgs::DEFAULT.rate_limit_per_user_burst)]
+    pub rate_limit_per_user_burst: u32,
+    /// Proxies in front of the gateway that append the client to
+    /// X-Forwarded-For (0: the header is ignored, the peer is the client).
+    #[arg(long, env = "FLASHDEAL_RATE_LIMIT_TRUSTED_PROXY_HOPS", default_value_t = RateLimitArgs::DEFAULT.rate_limit_trusted_proxy_hops)]
+    pub rate_limit_trusted_proxy_hops: usize,
+    /// Do not limit loopback clients per IP (local runs, benchmarks).
+    #[arg(long, env = "FLASHDEAL_RATE_LIMIT_EXEMPT_LOOPBACK", default_value_t = RateLimitArgs::DEFAULT.rate_limit_exempt_loopback, action = clap::ArgAction::Set)]
+    pub rate_limit_exempt_loopback: bool,
+    /// Most buckets kept per scope (IP, user); idle ones are evicted.
+    #[arg(long, env = "FLASHDEAL_RATE_LIMIT_MAX_KEYS", default_value_t = RateLimitArgs::DEFAULT.rate_limit_max_keys)]
+    pub rate_limit_max_keys: usize,
+}
+
+impl RateLimitArgs {
+    /// The flags' defaults.
+    pub const DEFAULT: Self = Self {
+        rate_limit_per_ip_rps: 1000.0,
+        rate_limit_per_ip_burst: 2000,
+        rate_limit_per_user_rps: 100.0,
+        rate_limit_per_user_burst: 200,
+        rate_limit_trusted_proxy_hops: 0,
+        rate_limit_exempt_loopback: true,
+        rate_limit_max_keys: 100_000,
+    };
+
+    /// No limits at all.
+    pub const OFF: Self = Self {
+        rate_limit_per_ip_rps: 0.0,
+        rate_limit_per_user_rps: 0.0,
+        ..Self::DEFAULT
+    };
+}
+
+impl Default for RateLimitArgs {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Batching of the order-writer.
@@ -180,11 +236,27 @@ pub enum Command {
     Seed(seed::SeedArgs),
 }
 
+impl Command {
+    /// The role in trace service names (`flashdeal-<role>`).
+    fn role(&self) -> &'static str {
+        match self {
+            Command::Up { .. } => "up",
+            Command::Broker => "broker",
+            Command::Gateway { .. } => "gateway",
+            Command::OrderWriter { .. } => "order-writer",
+            Command::Projector => "projector",
+            Command::Reconciler { .. } => "reconciler",
+            Command::Relay => "relay",
+            _ => "cli",
+        }
+    }
+}
+
 impl Cli {
     /// Runs the command on a fresh runtime; errors are printed with their
     /// chain of causes and exit with status 1.
     pub fn run(self) -> ExitCode {
-        crate::telemetry::init();
+        let _telemetry = crate::telemetry::init(self.command.role());
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -1,9 +1,13 @@
 //! Typed configuration, built once from the command line / environment and
 //! validated before anything connects.
 
-use crate::cli::{CommonArgs, GatewayArgs};
+use crate::cli::{CommonArgs, GatewayArgs, RateLimitArgs};
 use anyhow::{Context, bail};
-use flashdeal_gateway::{GatewaySettings, auth::JwtKeys};
+use flashdeal_gateway::{
+    GatewaySettings,
+    auth::JwtKeys,
+    rate_limit::{Rate, RateLimitSettings},
+};
 use flashdeal_producers::KafkaSettings;
 use std::{io::Read, path::PathBuf, time::Duration};
 
@@ -178,6 +182,39 @@ pub fn gateway_settings(
     Ok(GatewaySettings {
         reservation_ttl,
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs),
+        rate_limit: rate_limit_settings(&args.rate_limit)?,
+    })
+}
+
+/// The token buckets from their flags; a negative or non-finite rate, or a
+/// burst of 0 with a rate, is a configuration error.
+pub fn rate_limit_settings(args: &RateLimitArgs) -> anyhow::Result<RateLimitSettings> {
+    let rate = |name: &str, rps: f64, burst: u32| -> anyhow::Result<Option<Rate>> {
+        if !rps.is_finite() || rps < 0.0 {
+            bail!("FLASHDEAL_RATE_LIMIT_{name}_RPS must be a number >= 0 (0 turns it off)");
+        }
+        if rps > 0.0 && burst == 0 {
+            bail!("FLASHDEAL_RATE_LIMIT_{name}_BURST must be at least 1");
+        }
+        Ok(Rate::new(rps, burst))
+    };
+    if args.rate_limit_max_keys == 0 {
+        bail!("FLASHDEAL_RATE_LIMIT_MAX_KEYS must be at least 1");
+    }
+    Ok(RateLimitSettings {
+        per_ip: rate(
+            "PER_IP",
+            args.rate_limit_per_ip_rps,
+            args.rate_limit_per_ip_burst,
+        )?,
+        per_user: rate(
+            "PER_USER",
+            args.rate_limit_per_user_rps,
+            args.rate_limit_per_user_burst,
+        )?,
+        trusted_proxy_hops: args.rate_limit_trusted_proxy_hops,
+        exempt_loopback: args.rate_limit_exempt_loopback,
+        max_keys: args.rate_limit_max_keys,
     })
 }
 
@@ -249,7 +286,26 @@ mod tests {
             reservation_ttl_secs,
             idempotency_ttl_secs: 3600,
             token_ttl_secs: 3600,
+            rate_limit: RateLimitArgs::default(),
         }
+    }
+
+    #[test]
+    fn rate_limits_default_on_and_zero_turns_them_off() {
+        let on = rate_limit_settings(&RateLimitArgs::default()).unwrap();
+        assert!(on.per_ip.is_some() && on.per_user.is_some());
+        assert!(on.exempt_loopback);
+        let off = rate_limit_settings(&RateLimitArgs::OFF).unwrap();
+        assert_eq!((off.per_ip, off.per_user), (None, None));
+        let bad = |a: RateLimitArgs| rate_limit_settings(&a).is_err();
+        assert!(bad(RateLimitArgs {
+            rate_limit_per_user_burst: 0,
+            ..RateLimitArgs::DEFAULT
+        }));
+        assert!(bad(RateLimitArgs {
+            rate_limit_per_ip_rps: -1.0,
+            ..RateLimitArgs::DEFAULT
+        }));
     }
 
     #[test]

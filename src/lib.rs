@@ -12,13 +12,21 @@
 //! - [`roles`]: `up` and each role's run function.
 //! - [`seed`]: admin and demo deal.
 //! - [`audit`]: do catalog, orders, Redis and the projections agree?
+//! - [`replay`]: `replay`, rewinding a group or replaying into its sink.
+//! - [`dlq`]: `dlq list|show|requeue`.
+//! - [`broker_client`]: the blocking Kafka client operator commands use.
+//! - [`recover`]: `recover-redis`, rebuilding the deals Redis lost.
 
 pub mod audit;
+pub mod broker_client;
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod database;
+pub mod dlq;
+pub mod recover;
+pub mod replay;
 pub mod roles;
 pub mod seed;
 pub mod telemetry;

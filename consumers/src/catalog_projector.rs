@@ -6,10 +6,15 @@
 //! once per deal version. A catalog `scheduled` deal is `active` in Redis:
 //! `reserve.lua` checks the window itself. Product events carry nothing the
 //! hot path needs and are skipped.
+//!
+//! A deal that is absent from Redis while its event is not its first
+//! version was lost with Redis: the projector waits (the batch is retried,
+//! nothing committed) until `flashdeal recover-redis` has rebuilt it.
 
 use crate::{
     consume_loop::{BatchHandler, HandlerError},
     dead_letter::dead_letter,
+    tally::Tally,
 };
 use flashdeal_producers::EventPublisher;
 use flashdeal_schemas::{CatalogEvent, redis_keys::DealKeys, store_events::DealChanged};
@@ -32,34 +37,49 @@ impl CatalogProjector {
         Self { redis, publisher }
     }
 
-    /// Applies one batch; returns how many deal versions were new.
-    pub async fn project_batch(&mut self, batch: &[OwnedMessage]) -> Result<usize, HandlerError> {
-        let mut applied = 0;
+    /// Applies one batch; `applied` counts the deal versions that were new.
+    pub async fn project_batch(&mut self, batch: &[OwnedMessage]) -> Result<Tally, HandlerError> {
+        let mut tally = Tally::default();
         for msg in batch {
             let deal = match msg.payload().map(CatalogEvent::decode) {
                 Some(Ok(CatalogEvent::Deal(d))) => d,
-                Some(Ok(CatalogEvent::Product(_))) => continue,
+                Some(Ok(CatalogEvent::Product(_))) => {
+                    tally.other += 1;
+                    continue;
+                }
                 Some(Err(e)) => {
                     dead_letter(&self.publisher, "catalog-projector", msg, &e.to_string()).await?;
+                    tally.dead_lettered += 1;
                     continue;
                 }
                 None => {
                     dead_letter(&self.publisher, "catalog-projector", msg, "empty payload").await?;
+                    tally.dead_lettered += 1;
                     continue;
                 }
             };
             // In order, one script per event: a deal's events depend on the
             // version the previous one left.
             let new: i64 = invocation(&deal).invoke_async(&mut self.redis).await?;
+            if new == -1 {
+                // Retried (not skipped) until `recover-redis` has rebuilt
+                // the deal at some version; this event then applies on top
+                // of it, or is skipped if the rebuild already includes it.
+                return Err(HandlerError::DealLost {
+                    deal: deal.deal_id,
+                    version: deal.version,
+                });
+            }
             if new == 1 {
-                applied += 1;
+                tally.applied += 1;
             } else {
+                tally.duplicates += 1;
                 metrics::counter!("flashdeal_duplicate_events_total", "role" => "catalog-projector")
                     .increment(1);
             }
             tracing::debug!(deal_id = %deal.deal_id, version = deal.version, change = deal.change, new, "deal event");
         }
-        Ok(applied)
+        Ok(tally)
     }
 }
 

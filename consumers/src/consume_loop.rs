@@ -40,6 +40,14 @@ pub enum HandlerError {
     Redis(#[from] redis::RedisError),
     #[error("publishing: {0}")]
     Publish(#[from] flashdeal_producers::PublishError),
+    /// Redis lost the deal; retried until `flashdeal recover-redis` rebuilt it.
+    #[error(
+        "deal {deal} is not in Redis (lost?): version {version} waits for `flashdeal recover-redis`"
+    )]
+    DealLost {
+        deal: flashdeal_schemas::DealId,
+        version: i64,
+    },
 }
 
 /// Why the loop stopped other than by cancellation.
@@ -87,7 +95,7 @@ pub async fn run_consumer<H: BatchHandler + Send>(
         if batch.is_empty() {
             continue;
         }
-        if !apply_with_retry(&mut handler, &batch, &shutdown).await {
+        if !apply_with_retry(&mut handler, topic, &batch, &shutdown).await {
             // Cancelled mid-retry: nothing past the last applied batch is committed.
             break;
         }
@@ -183,8 +191,17 @@ async fn next_batch(
 }
 
 /// `true` once the batch is applied; `false` if shutdown came first.
+///
+/// The `consume_batch` span covers every attempt; each message's own span
+/// (a child of its producer's trace, see [`crate::message_span`]) links to it.
+#[tracing::instrument(
+    name = "consume_batch",
+    skip_all,
+    fields(role = handler.name(), topic = %topic, batch_size = batch.len())
+)]
 async fn apply_with_retry<H: BatchHandler>(
     handler: &mut H,
+    topic: &str,
     batch: &[OwnedMessage],
     shutdown: &CancellationToken,
 ) -> bool {

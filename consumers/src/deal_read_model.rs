@@ -6,6 +6,7 @@
 use crate::{
     consume_loop::{BatchHandler, HandlerError},
     dead_letter::dead_letter,
+    tally::Tally,
 };
 use chrono::{DateTime, Utc};
 use flashdeal_producers::EventPublisher;
@@ -29,12 +30,17 @@ impl DealReadModel {
     }
 
     /// Upserts the newest state of every deal in the batch (a version at or
-    /// below the stored one changes nothing). Returns the deals written.
-    pub async fn apply_batch(&self, batch: &[OwnedMessage]) -> Result<usize, HandlerError> {
+    /// below the stored one changes nothing). `applied` counts the deals
+    /// written; the batch's other deal events are duplicates (an older
+    /// version, or one the table already held).
+    pub async fn apply_batch(&self, batch: &[OwnedMessage]) -> Result<Tally, HandlerError> {
         let mut latest: HashMap<DealId, DealChanged> = HashMap::new();
+        let mut tally = Tally::default();
+        let mut deal_events = 0u64;
         for msg in batch {
             match msg.payload().map(CatalogEvent::decode) {
                 Some(Ok(CatalogEvent::Deal(d))) => {
+                    deal_events += 1;
                     if latest
                         .get(&d.deal_id)
                         .is_none_or(|held| held.version < d.version)
@@ -42,17 +48,20 @@ impl DealReadModel {
                         latest.insert(d.deal_id, d);
                     }
                 }
-                Some(Ok(CatalogEvent::Product(_))) => {}
+                Some(Ok(CatalogEvent::Product(_))) => tally.other += 1,
                 Some(Err(e)) => {
-                    dead_letter(&self.publisher, "order-writer-deals", msg, &e.to_string()).await?
+                    dead_letter(&self.publisher, "order-writer-deals", msg, &e.to_string()).await?;
+                    tally.dead_lettered += 1;
                 }
                 None => {
-                    dead_letter(&self.publisher, "order-writer-deals", msg, "empty payload").await?
+                    dead_letter(&self.publisher, "order-writer-deals", msg, "empty payload")
+                        .await?;
+                    tally.dead_lettered += 1;
                 }
             }
         }
         if latest.is_empty() {
-            return Ok(0);
+            return Ok(tally);
         }
         let mut c = Cols::default();
         for d in latest.values() {
@@ -82,7 +91,9 @@ impl DealReadModel {
         )
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() as usize)
+        tally.applied = done.rows_affected().min(deal_events);
+        tally.duplicates = deal_events - tally.applied;
+        Ok(tally)
     }
 }
 

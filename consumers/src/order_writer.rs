@@ -18,6 +18,8 @@
 use crate::{
     consume_loop::{BatchHandler, HandlerError},
     dead_letter::dead_letter,
+    message_span::message_span,
+    tally::Tally,
 };
 use chrono::{DateTime, Utc};
 use flashdeal_producers::EventPublisher;
@@ -27,6 +29,7 @@ use flashdeal_schemas::{
 use rdkafka::{Message, message::OwnedMessage};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 /// The consumer group every order-writer process joins.
@@ -50,6 +53,26 @@ pub struct BatchOutcome {
     pub rejected: usize,
     pub released: usize,
     pub dead_lettered: usize,
+    /// Rows this batch inserted (the intent or expiry that decided an order).
+    pub inserted: usize,
+    /// Events whose order already had its row (a redelivery, a replay, or
+    /// the later of an intent/expiry pair): they changed nothing.
+    pub duplicates: usize,
+}
+
+impl BatchOutcome {
+    /// The batch in the counts every sink reports.
+    pub fn tally(&self, read: usize) -> Tally {
+        let applied = self.inserted as u64;
+        let duplicates = self.duplicates as u64;
+        let dead_lettered = self.dead_lettered as u64;
+        Tally {
+            applied,
+            duplicates,
+            other: (read as u64).saturating_sub(applied + duplicates + dead_lettered),
+            dead_lettered,
+        }
+    }
 }
 
 impl BatchHandler for OrderWriter {
@@ -157,10 +180,17 @@ impl OrderWriter {
     pub async fn write_batch(&self, batch: &[OwnedMessage]) -> Result<BatchOutcome, HandlerError> {
         let mut outcome = BatchOutcome::default();
         let mut events: Vec<IntentEvent> = Vec::with_capacity(batch.len());
-        for msg in batch {
+        // Each verdict is published in the span of the message that decided
+        // it, so the projector continues that order's trace.
+        let spans: Vec<Span> = batch.iter().map(|m| message_span(GROUP, m)).collect();
+        let mut span_of: HashMap<OrderId, &Span> = HashMap::with_capacity(batch.len());
+        for (msg, span) in batch.iter().zip(&spans) {
             let reason = match msg.payload().map(IntentEvent::decode) {
                 Some(Ok(event)) => match Row::of(&event).invalid() {
                     None => {
+                        let order_id = Row::of(&event).order_id;
+                        span.record("order_id", tracing::field::display(order_id));
+                        span_of.entry(order_id).or_insert(span);
                         events.push(event);
                         continue;
                     }
@@ -169,7 +199,9 @@ impl OrderWriter {
                 Some(Err(e)) => e.to_string(),
                 None => "empty payload".to_owned(),
             };
-            dead_letter(&self.publisher, "order-writer", msg, &reason).await?;
+            dead_letter(&self.publisher, "order-writer", msg, &reason)
+                .instrument(span.clone())
+                .await?;
             outcome.dead_lettered += 1;
         }
         // Log order within the batch: the first event of an order decides.
@@ -179,6 +211,8 @@ impl OrderWriter {
             .map(Row::of)
             .filter(|r| seen.insert(r.order_id))
             .collect();
+        // The second event of an order within one batch changes nothing.
+        outcome.duplicates = events.len() - rows.len();
         let mut verdicts = Verdicts::default();
         let snapshots = self.deal_snapshots(&rows).await?;
         let rows: Vec<Row<'_>> = rows
@@ -195,28 +229,45 @@ impl OrderWriter {
                 _ => true,
             })
             .collect();
-        let present = if rows.is_empty() {
-            HashMap::new()
+        let (inserted, present) = if rows.is_empty() {
+            (0, HashMap::new())
         } else {
             self.insert(&rows).await?
         };
         for row in &rows {
             verdicts.add(row.event, present.get(&row.order_id).map(String::as_str));
         }
+        // Every row the insert did not add but finds afterwards was there
+        // before: its order was already decided.
+        let found = rows
+            .iter()
+            .filter(|r| present.contains_key(&r.order_id))
+            .count();
+        outcome.inserted = inserted;
+        outcome.duplicates += found.saturating_sub(inserted);
         self.publisher
-            .publish_by_order(topics::ORDERS_STATUS, &verdicts.confirmed, |e| {
-                (e.order_id, e.event_id)
-            })
+            .publish_by_order_in(
+                topics::ORDERS_STATUS,
+                &verdicts.confirmed,
+                |e| (e.order_id, e.event_id),
+                |e| span_of.get(&e.order_id).copied(),
+            )
             .await?;
         self.publisher
-            .publish_by_order(topics::ORDERS_STATUS, &verdicts.rejected, |e| {
-                (e.order_id, e.event_id)
-            })
+            .publish_by_order_in(
+                topics::ORDERS_STATUS,
+                &verdicts.rejected,
+                |e| (e.order_id, e.event_id),
+                |e| span_of.get(&e.order_id).copied(),
+            )
             .await?;
         self.publisher
-            .publish_by_order(topics::ORDERS_STATUS, &verdicts.released, |e| {
-                (e.order_id, e.event_id)
-            })
+            .publish_by_order_in(
+                topics::ORDERS_STATUS,
+                &verdicts.released,
+                |e| (e.order_id, e.event_id),
+                |e| span_of.get(&e.order_id).copied(),
+            )
             .await?;
         outcome.confirmed = verdicts.confirmed.len();
         outcome.rejected = verdicts.rejected.len();
@@ -251,9 +302,13 @@ impl OrderWriter {
         Ok(found.into_iter().map(|d| (d.deal_id, d)).collect())
     }
 
-    /// Inserts the batch in one transaction and returns the status of every
-    /// order id of the batch that has a row afterwards.
-    async fn insert(&self, rows: &[Row<'_>]) -> Result<HashMap<OrderId, String>, sqlx::Error> {
+    /// Inserts the batch in one transaction and returns how many rows it
+    /// added and the status of every order id of the batch that has a row
+    /// afterwards.
+    async fn insert(
+        &self,
+        rows: &[Row<'_>],
+    ) -> Result<(usize, HashMap<OrderId, String>), sqlx::Error> {
         let n = rows.len();
         let mut cols = Columns::with_capacity(n);
         for r in rows {
@@ -270,7 +325,7 @@ impl OrderWriter {
                 .push(DateTime::<Utc>::from_timestamp_millis(r.reserved_at).unwrap_or_default());
         }
         let mut tx = self.pool.begin().await?;
-        sqlx::query_file!(
+        let inserted = sqlx::query_file!(
             "../sql/queries/insert_orders.sql",
             &cols.order_ids,
             &cols.user_ids,
@@ -283,15 +338,17 @@ impl OrderWriter {
             &cols.reserved_at
         )
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         let present = sqlx::query_file!("../sql/queries/orders_present.sql", &cols.order_ids)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(present
+        let present = present
             .into_iter()
             .map(|r| (OrderId(r.order_id), r.status))
-            .collect())
+            .collect();
+        Ok((usize::try_from(inserted).unwrap_or(usize::MAX), present))
     }
 }
 

@@ -9,12 +9,15 @@
 use crate::{
     consume_loop::{BatchHandler, HandlerError},
     dead_letter::dead_letter,
+    message_span::message_span,
+    tally::Tally,
 };
 use flashdeal_producers::EventPublisher;
 use flashdeal_schemas::{DealId, OrderId, StatusEvent, UserId, redis_keys};
 use rdkafka::{Message, message::OwnedMessage};
 use redis::{Script, aio::ConnectionManager};
 use std::sync::LazyLock;
+use tracing::{Instrument, Span};
 
 /// The consumer group of the status projector.
 pub const GROUP: &str = "projector";
@@ -37,19 +40,31 @@ impl Projector {
         }
     }
 
-    /// Applies one batch of status events to Redis.
-    pub async fn project_batch(&mut self, batch: &[OwnedMessage]) -> Result<usize, HandlerError> {
+    /// Applies one batch of status events to Redis. A verdict is a
+    /// duplicate when its reservation was already settled and `order:{id}`
+    /// already had its status.
+    pub async fn project_batch(&mut self, batch: &[OwnedMessage]) -> Result<Tally, HandlerError> {
         let mut pipe = redis::pipe();
-        let mut applied = 0;
-        for msg in batch {
+        let mut tally = Tally::default();
+        let mut statuses = Vec::with_capacity(batch.len());
+        let mut queued = 0;
+        // Alive until the pipeline ran: each ends when its verdict is in Redis.
+        let spans: Vec<Span> = batch.iter().map(|m| message_span(GROUP, m)).collect();
+        for (msg, span) in batch.iter().zip(&spans) {
             let event = match msg.payload().map(StatusEvent::decode) {
                 Some(Ok(e)) => e,
                 Some(Err(e)) => {
-                    dead_letter(&self.publisher, "projector", msg, &e.to_string()).await?;
+                    dead_letter(&self.publisher, "projector", msg, &e.to_string())
+                        .instrument(span.clone())
+                        .await?;
+                    tally.dead_lettered += 1;
                     continue;
                 }
                 None => {
-                    dead_letter(&self.publisher, "projector", msg, "empty payload").await?;
+                    dead_letter(&self.publisher, "projector", msg, "empty payload")
+                        .instrument(span.clone())
+                        .await?;
+                    tally.dead_lettered += 1;
                     continue;
                 }
             };
@@ -69,8 +84,12 @@ impl Projector {
                     e.order_id, e.deal_id, e.user_id, e.quantity, "released", "expired",
                 ),
             };
+            span.record("order_id", tracing::field::display(order));
             settle(&mut pipe, order, deal, user, qty, verdict);
             let key = redis_keys::order_status(order);
+            // Read before the write, only to count what was new.
+            pipe.hget(&key, "status");
+            statuses.push(status);
             pipe.hset_multiple(
                 &key,
                 &[
@@ -83,9 +102,9 @@ impl Projector {
             .ignore()
             .expire(&key, redis_keys::ORDER_STATUS_TTL_SECS)
             .ignore();
-            applied += 1;
+            queued += 1;
         }
-        if applied > 0 {
+        if queued > 0 {
             // A pipelined EVALSHA needs the script in Redis's cache; after a
             // Redis restart it is gone (NOSCRIPT), so load it again and let
             // the consume loop retry the batch.
@@ -93,15 +112,41 @@ impl Projector {
                 SETTLE.load_async(&mut self.redis).await?;
                 self.script_loaded = true;
             }
-            if let Err(e) = pipe.query_async::<()>(&mut self.redis).await {
-                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
-                    self.script_loaded = false;
+            // Per verdict: settle.lua's "removed" and the status before.
+            let replies: Vec<(i64, Option<String>)> =
+                match pipe.query_async::<Vec<redis::Value>>(&mut self.redis).await {
+                    Ok(values) => pairs(values)?,
+                    Err(e) => {
+                        if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
+                            self.script_loaded = false;
+                        }
+                        return Err(e.into());
+                    }
+                };
+            for ((removed, before), status) in replies.into_iter().zip(statuses) {
+                if removed == 1 || before.as_deref() != Some(status) {
+                    tally.applied += 1;
+                } else {
+                    tally.duplicates += 1;
                 }
-                return Err(e.into());
             }
         }
-        Ok(applied)
+        drop(spans);
+        Ok(tally)
     }
+}
+
+/// The pipeline's replies, two per verdict, as (removed, status before).
+fn pairs(values: Vec<redis::Value>) -> Result<Vec<(i64, Option<String>)>, redis::RedisError> {
+    let mut out = Vec::with_capacity(values.len() / 2);
+    let mut it = values.into_iter();
+    while let (Some(removed), Some(before)) = (it.next(), it.next()) {
+        out.push((
+            redis::from_redis_value(removed)?,
+            redis::from_redis_value(before)?,
+        ));
+    }
+    Ok(out)
 }
 
 fn settle(
@@ -122,7 +167,7 @@ fn settle(
         .arg(verdict)
         .arg(user.to_string())
         .arg(qty);
-    pipe.invoke_script(&call).ignore();
+    pipe.invoke_script(&call);
 }
 
 impl BatchHandler for Projector {

@@ -7,6 +7,7 @@
 use crate::{
     consume_loop::{BatchHandler, HandlerError},
     dead_letter::dead_letter,
+    tally::Tally,
 };
 use flashdeal_producers::EventPublisher;
 use flashdeal_schemas::StatusEvent;
@@ -26,9 +27,11 @@ impl SoldCount {
         Self { pool, publisher }
     }
 
-    /// Counts the batch's confirmations; returns how many deals changed.
-    pub async fn count_batch(&self, batch: &[OwnedMessage]) -> Result<u64, HandlerError> {
+    /// Counts the batch's confirmations; `applied` is the orders counted
+    /// for the first time, `duplicates` those already counted.
+    pub async fn count_batch(&self, batch: &[OwnedMessage]) -> Result<Tally, HandlerError> {
         let (mut orders, mut deals, mut quantities) = (Vec::new(), Vec::new(), Vec::new());
+        let mut tally = Tally::default();
         for msg in batch {
             match msg.payload().map(StatusEvent::decode) {
                 Some(Ok(StatusEvent::Confirmed(c))) => {
@@ -36,27 +39,33 @@ impl SoldCount {
                     deals.push(c.deal_id.0);
                     quantities.push(c.quantity);
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => tally.other += 1,
                 Some(Err(e)) => {
-                    dead_letter(&self.publisher, "catalog-sold-count", msg, &e.to_string()).await?
+                    dead_letter(&self.publisher, "catalog-sold-count", msg, &e.to_string()).await?;
+                    tally.dead_lettered += 1;
                 }
                 None => {
-                    dead_letter(&self.publisher, "catalog-sold-count", msg, "empty payload").await?
+                    dead_letter(&self.publisher, "catalog-sold-count", msg, "empty payload")
+                        .await?;
+                    tally.dead_lettered += 1;
                 }
             }
         }
         if orders.is_empty() {
-            return Ok(0);
+            return Ok(tally);
         }
-        let done = sqlx::query_file!(
+        let counted = sqlx::query_file_scalar!(
             "../sql/queries/count_sold_orders.sql",
             &orders,
             &deals,
             &quantities
         )
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        let confirmations = orders.len() as u64;
+        tally.applied = u64::try_from(counted).unwrap_or(0).min(confirmations);
+        tally.duplicates = confirmations - tally.applied;
+        Ok(tally)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod kind {
     pub const LIMIT_REACHED: &str = "https://flashdeal.dev/problems/per-user-limit";
     pub const DEAL_NOT_ACTIVE: &str = "https://flashdeal.dev/problems/deal-not-active";
     pub const CONFLICT: &str = "https://flashdeal.dev/problems/conflict";
+    pub const RATE_LIMITED: &str = "https://flashdeal.dev/problems/rate-limited";
     pub const UNAVAILABLE: &str = "https://flashdeal.dev/problems/unavailable";
     pub const INTERNAL: &str = "https://flashdeal.dev/problems/internal";
 }
@@ -49,6 +50,11 @@ pub enum ApiError {
     DealNotActive,
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("too many requests from this {scope}; retry in {retry_after_secs} s")]
+    RateLimited {
+        scope: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Unavailable(&'static str),
     #[error("internal error")]
@@ -112,6 +118,11 @@ impl ApiError {
             }
             Self::DealNotActive => (S::CONFLICT, kind::DEAL_NOT_ACTIVE, "Deal not active"),
             Self::Conflict(_) => (S::CONFLICT, kind::CONFLICT, "Conflict"),
+            Self::RateLimited { .. } => (
+                S::TOO_MANY_REQUESTS,
+                kind::RATE_LIMITED,
+                "Too many requests",
+            ),
             Self::Unavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 kind::UNAVAILABLE,
@@ -156,6 +167,13 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::Unavailable(_)) {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Self::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         res
     }

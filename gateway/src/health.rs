@@ -9,14 +9,31 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use rdkafka::producer::Producer;
-use serde_json::json;
+use serde::Serialize;
 use std::time::{Duration, Instant};
 
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", content_type = "text/plain", body = String, example = "ok"))
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Whether each dependency answered `/readyz` within a second.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub postgres: bool,
+    pub redis: bool,
+    pub broker: bool,
+}
+
 /// 200 when every dependency answers within a second, else 503 naming them.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "PostgreSQL, Redis and the broker answered", body = Readiness),
+        (status = 503, description = "At least one dependency did not answer", body = Readiness),
+    )
+)]
 pub async fn readyz(State(mut state): State<AppState>) -> Response {
     let deadline = Duration::from_secs(1);
     let pg = tokio::time::timeout(deadline, sqlx::query("SELECT 1").execute(&state.db.orders))
@@ -39,13 +56,21 @@ pub async fn readyz(State(mut state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        axum::Json(json!({ "postgres": pg, "redis": redis, "broker": broker })),
-    )
-        .into_response()
+    let readiness = Readiness {
+        postgres: pg,
+        redis,
+        broker,
+    };
+    (status, axum::Json(readiness)).into_response()
 }
 
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 404, description = "This process records no metrics", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => handle.render().into_response(),

@@ -1,7 +1,7 @@
 //! What every handler can reach. Clients are built by the binary and passed
 //! in (library crates never read the environment).
 
-use crate::auth::JwtKeys;
+use crate::{auth::JwtKeys, rate_limit::RateLimitSettings};
 use flashdeal_producers::EventPublisher;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
@@ -16,6 +16,8 @@ pub struct GatewaySettings {
     pub reservation_ttl: Duration,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: Duration,
+    /// Per-IP and per-user token buckets (none by default).
+    pub rate_limit: RateLimitSettings,
 }
 
 impl Default for GatewaySettings {
@@ -23,6 +25,7 @@ impl Default for GatewaySettings {
         Self {
             reservation_ttl: Duration::from_secs(600),
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }

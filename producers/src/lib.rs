@@ -12,6 +12,7 @@
 //! - [`reconciler`]: expired reservations → `OrderExpired` on the log.
 //! - [`outbox`]: add an event to a store's outbox inside its transaction.
 //! - [`relay`]: publish an outbox to the log (one active relay per outbox).
+//! - [`trace_headers`]: the W3C trace context every record carries.
 
 pub mod admin;
 pub mod kafka;
@@ -19,6 +20,7 @@ pub mod outbox;
 pub mod publisher;
 pub mod reconciler;
 pub mod relay;
+pub mod trace_headers;
 
 pub use kafka::KafkaSettings;
 pub use publisher::{EventPublisher, PublishError};

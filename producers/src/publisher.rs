@@ -1,5 +1,6 @@
 //! Publishing an event means: encode it (Avro single-object), key it, attach
-//! `event_id`/`event_type` headers, and wait for the broker's acknowledgement.
+//! `event_id`/`event_type` headers (and the caller's trace context, see
+//! [`crate::trace_headers`]), and wait for the broker's acknowledgement.
 //! Nothing downstream of a publish may run before that acknowledgement.
 
 use flashdeal_schemas::{OrderId, codec::AvroEvent, topics::headers};
@@ -90,6 +91,20 @@ impl EventPublisher {
         events: &[E],
         ids: impl Fn(&E) -> (OrderId, Uuid),
     ) -> Result<(), PublishError> {
+        self.publish_by_order_in(topic, events, ids, |_| None).await
+    }
+
+    /// As [`publish_by_order`](Self::publish_by_order), with each event
+    /// enqueued inside the span `span_of` names for it (the consumed message
+    /// it answers), so its `traceparent` continues that message's trace
+    /// rather than the batch's.
+    pub async fn publish_by_order_in<'s, E: AvroEvent>(
+        &self,
+        topic: &str,
+        events: &[E],
+        ids: impl Fn(&E) -> (OrderId, Uuid),
+        span_of: impl Fn(&E) -> Option<&'s tracing::Span>,
+    ) -> Result<(), PublishError> {
         let keyed: Vec<([u8; 16], Uuid)> = events
             .iter()
             .map(|e| {
@@ -107,7 +122,15 @@ impl EventPublisher {
                 event,
             })
             .collect();
-        self.publish_all(&out).await
+        let futures = events
+            .iter()
+            .zip(&out)
+            .map(|(event, o)| match span_of(event) {
+                Some(span) => span.in_scope(|| self.enqueue(o)),
+                None => self.enqueue(o),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        try_join_all(futures).await.map(|_| ())
     }
 
     /// Hands the record to librdkafka now (`send_result`), so a batch is
@@ -134,7 +157,7 @@ impl EventPublisher {
         event_type: &str,
     ) -> Result<impl Future<Output = Result<(i32, i64), PublishError>> + use<>, PublishError> {
         let event_id = event_id.to_string();
-        let headers = OwnedHeaders::new_with_capacity(2)
+        let headers = OwnedHeaders::new_with_capacity(4)
             .insert(Header {
                 key: headers::EVENT_ID,
                 value: Some(event_id.as_bytes()),
@@ -143,6 +166,7 @@ impl EventPublisher {
                 key: headers::EVENT_TYPE,
                 value: Some(event_type.as_bytes()),
             });
+        let headers = crate::trace_headers::with_current_context(headers);
         let record = FutureRecord::to(topic)
             .key(key)
             .payload(payload)

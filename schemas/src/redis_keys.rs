@@ -80,6 +80,22 @@ impl FromStr for ReservationRecord {
     }
 }
 
+/// The format `reserve.lua` writes (`recover-redis` writes it too), the
+/// inverse of [`FromStr`].
+impl std::fmt::Display for ReservationRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {} {} {}",
+            self.user,
+            self.quantity,
+            self.unit_price_cents,
+            self.reserved_at_ms,
+            self.expires_at_ms
+        )
+    }
+}
+
 /// How long `order:{id}` lives in Redis; PostgreSQL answers after that.
 pub const ORDER_STATUS_TTL_SECS: i64 = 7 * 24 * 3600;
 
@@ -121,6 +137,7 @@ mod tests {
                 expires_at_ms: 1_700_000_600_000
             }
         );
+        assert_eq!(r.to_string().parse::<ReservationRecord>().unwrap(), r);
         assert!("garbage".parse::<ReservationRecord>().is_err());
         assert!(
             format!("{user} 2 x 1 2")

@@ -28,6 +28,7 @@ impl OtherGateway {
             reservation_ttl_secs: 600,
             idempotency_ttl_secs: 3600,
             token_ttl_secs: 3600,
+            rate_limit: Default::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let app = roles::build_gateway(&env.config, &args, listener)

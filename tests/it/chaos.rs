@@ -26,6 +26,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// An `orders.orders` row: order, user, deal, quantity, status, key.
+type Row = (
+    uuid::Uuid,
+    uuid::Uuid,
+    uuid::Uuid,
+    i32,
+    String,
+    Option<String>,
+);
+
 /// The processes a round may kill, besides Redis.
 const ROLES: [(&str, &str); 7] = [
     ("broker", "broker"),
@@ -481,30 +491,13 @@ async fn chaos_rounds_keep_every_invariant() {
     .await;
 
     // I1, I2, I3, I6 from PostgreSQL; I4 and I7 from the audit.
-    let rows: Vec<(
-        uuid::Uuid,
-        uuid::Uuid,
-        uuid::Uuid,
-        i32,
-        String,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT order_id, user_id, deal_id, quantity, status, idempotency_key FROM orders.orders",
     )
     .fetch_all(&cluster.pg)
     .await
     .expect("rows");
-    let by_id: HashMap<
-        uuid::Uuid,
-        &(
-            uuid::Uuid,
-            uuid::Uuid,
-            uuid::Uuid,
-            i32,
-            String,
-            Option<String>,
-        ),
-    > = rows.iter().map(|r| (r.0, r)).collect();
+    let by_id: HashMap<uuid::Uuid, &Row> = rows.iter().map(|r| (r.0, r)).collect();
     let lost = accepted_ids
         .iter()
         .filter(|id| !by_id.contains_key(id))

@@ -3,7 +3,7 @@
 
 use flashdeal::{
     broker::EmbeddedBroker,
-    cli::{GatewayArgs, ReconcilerArgs, WriterArgs},
+    cli::{GatewayArgs, RateLimitArgs, ReconcilerArgs, WriterArgs},
     config::{self, Config},
     database, roles,
 };
@@ -46,6 +46,11 @@ pub struct Options {
     pub reconcile_interval_ms: Option<u64>,
     /// Run the outbox relays in this process (false: the test runs them).
     pub in_process_relay: bool,
+    /// Use this Redis instead of TEST_REDIS_URL / the shared one (a test
+    /// that restarts Redis runs its own).
+    pub redis_url: Option<String>,
+    /// The gateway's rate limits (the flags' defaults unless a test says).
+    pub rate_limit: RateLimitArgs,
 }
 
 impl Default for Options {
@@ -54,6 +59,8 @@ impl Default for Options {
             in_process_writer: true,
             reconcile_interval_ms: None,
             in_process_relay: true,
+            redis_url: None,
+            rate_limit: RateLimitArgs::default(),
         }
     }
 }
@@ -73,7 +80,10 @@ impl TestEnv {
             .expect("embedded broker");
         let config = Config::with_services(
             format!("postgres://postgres@127.0.0.1:5432/fd_test_{id}"),
-            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            opts.redis_url.clone().unwrap_or_else(|| {
+                std::env::var("TEST_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+            }),
             broker.bootstrap(),
             data_dir.clone(),
             PARTITIONS,
@@ -89,6 +99,7 @@ impl TestEnv {
             reservation_ttl_secs: 600,
             idempotency_ttl_secs: 3600,
             token_ttl_secs: 3600,
+            rate_limit: opts.rate_limit.clone(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let app = roles::build_gateway(&config, &gateway_args, listener)

@@ -18,6 +18,18 @@ use flashdeal_schemas::{UserId, store_events::user_change};
 
 /// `POST /admin/users/{id}/block`: the user's tokens are refused with 403
 /// on every gateway once the event reaches it (this one at once).
+#[utoipa::path(post, path = "/admin/users/{id}/block", tag = "admin",
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user as it is now (`changed: false` when it already was)", body = UserView),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn block_user(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -27,6 +39,18 @@ pub async fn block_user(
 }
 
 /// `POST /admin/users/{id}/unblock`.
+#[utoipa::path(post, path = "/admin/users/{id}/unblock", tag = "admin",
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user as it is now (`changed: false` when it already was)", body = UserView),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn unblock_user(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -89,6 +113,16 @@ async fn set_status(
 }
 
 /// `POST /admin/auth/signing-keys/rotate`: 201 with the new `kid`.
+#[utoipa::path(post, path = "/admin/auth/signing-keys/rotate", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "A new active signing key", body = keyring::Rotated),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn rotate_signing_key(
     State(state): State<AppState>,
     admin: AdminUser,

@@ -4,8 +4,11 @@
 //! also requires the admin role.
 
 use super::jwt::{Claims, JwtKeys, Role};
-use crate::{error::ApiError, state::AppState};
-use axum::{extract::FromRequestParts, http::request::Parts};
+use crate::{error::ApiError, rate_limit::VerifiedClaims, state::AppState};
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, request::Parts},
+};
 use flashdeal_schemas::UserId;
 
 /// A caller with a valid access token.
@@ -19,17 +22,14 @@ pub struct AuthUser {
 #[derive(Clone, Debug)]
 pub struct AdminUser(pub AuthUser);
 
-/// Verifies the request's `Authorization: Bearer <token>` with `jwt`; for
-/// extractors of any state (the benchmark baseline has its own).
-pub fn bearer_claims(parts: &Parts, jwt: &JwtKeys) -> Result<Claims, ApiError> {
-    let header =
-        parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthenticated(
-                "missing `Authorization: Bearer <token>` header",
-            ))?;
-    let token = header
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthenticated(
+            "missing `Authorization: Bearer <token>` header",
+        ))?;
+    header
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -37,15 +37,25 @@ pub fn bearer_claims(parts: &Parts, jwt: &JwtKeys) -> Result<Claims, ApiError> {
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthenticated(
             "the Authorization header must be `Bearer <token>`",
-        ))?;
-    jwt.verify(token)
+        ))
+}
+
+/// Verifies the request's `Authorization: Bearer <token>` with `jwt`; for
+/// extractors of any state (the benchmark baseline has its own).
+pub fn bearer_claims(parts: &Parts, jwt: &JwtKeys) -> Result<Claims, ApiError> {
+    jwt.verify(bearer_token(&parts.headers)?)
 }
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = bearer_claims(parts, &state.jwt)?;
+        // The rate limiter verified the token already when it limits per
+        // user; verify here only when it did not.
+        let claims = match parts.extensions.get::<VerifiedClaims>() {
+            Some(VerifiedClaims(claims)) => claims.clone(),
+            None => bearer_claims(parts, &state.jwt)?,
+        };
         state.jwt.sessions().check(&claims)?;
         Ok(Self {
             id: claims.sub,

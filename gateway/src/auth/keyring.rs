@@ -82,7 +82,7 @@ pub async fn load(pool: &PgPool, jwt: &JwtKeys) -> Result<(), KeyRingLoadError> 
 }
 
 /// What `POST /admin/auth/signing-keys/rotate` answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rotated {
     pub kid: String,
     pub previous_kid: Option<String>,

@@ -18,12 +18,15 @@ use axum::{extract::State, http::StatusCode};
 use flashdeal_schemas::{UserId, events::now_millis, store_events::user_change};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 /// Credentials as sent by clients.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    #[schema(example = "ada@example.com", max_length = 254)]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256, example = "correct horse battery")]
     pub password: String,
 }
 
@@ -69,20 +72,37 @@ fn check_password_shape(field: &str, password: &str) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Serialize)]
+/// A new account.
+#[derive(Serialize, ToSchema)]
 pub struct SignedUp {
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     pub email: String,
 }
 
-#[derive(Serialize)]
+/// An access token.
+#[derive(Serialize, ToSchema)]
 pub struct Token {
+    /// A JWT for `Authorization: Bearer <token>`.
     pub access_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    /// Seconds until the token expires.
     pub expires_in: u64,
 }
 
 /// Creates a customer account.
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 201, description = "Account created", body = SignedUp),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn signup(
     State(state): State<AppState>,
     Json(body): Json<Credentials>,
@@ -129,6 +149,18 @@ pub async fn create_user(
 /// Exchanges credentials for an access token; 403 for a blocked account
 /// (said only to a caller who knows the password). Emits no event (see the
 /// module doc).
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in", body = Token),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     Json(body): Json<Credentials>,
@@ -161,10 +193,11 @@ pub async fn login(
 }
 
 /// Body of `POST /auth/password`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub new_password: String,
 }
 
@@ -179,6 +212,20 @@ pub struct PasswordChange {
 ///
 /// The revocation instant is this gateway's clock; another instance whose
 /// clock lags may issue tokens that count as revoked for as long as the lag.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = PasswordChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Password changed; a fresh token", body = Token),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     user: AuthUser,

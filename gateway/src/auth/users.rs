@@ -24,8 +24,9 @@ pub struct UserState {
 }
 
 /// What the admin API answers about a user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     pub email: String,
     pub role: String,

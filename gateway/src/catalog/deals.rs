@@ -20,21 +20,29 @@ use chrono::{DateTime, Utc};
 use flashdeal_schemas::{DealId, Quantity, store_events::deal_change};
 use serde::Deserialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Body of `POST /admin/deals`: a new product (`product_name`,
 /// `product_description`) or an existing one (`product_id`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDeal {
+    /// The name of a new product (1 to 200 characters); or `product_id`.
     #[serde(default)]
+    #[schema(example = "Espresso machine")]
     pub product_name: String,
+    /// The description of a new product (at most 4000 characters).
     #[serde(default)]
     pub product_description: String,
+    /// An existing product; or `product_name`.
     #[serde(default)]
     pub product_id: Option<Uuid>,
+    #[schema(minimum = 1, maximum = 100_000_000, example = 4900)]
     pub price_cents: i64,
+    #[schema(minimum = 0, maximum = 10_000_000, example = 300)]
     pub stock: i32,
+    #[schema(minimum = 1, maximum = 1000, example = 1)]
     pub per_user_limit: i32,
     /// Defaults to now.
     pub starts_at: Option<DateTime<Utc>>,
@@ -94,6 +102,19 @@ impl NewDeal {
 }
 
 /// `POST /admin/deals`: 201 with `Location: /deals/{id}`.
+#[utoipa::path(post, path = "/admin/deals", tag = "catalog", request_body = NewDeal,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Deal scheduled", body = DealDetail, headers(("Location" = String, description = "`/deals/{id}`"))),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn create_deal_handler(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -149,6 +170,15 @@ pub async fn create_deal(pg: &PgPool, new: &NewDeal) -> Result<DealDetail, ApiEr
 }
 
 /// `GET /deals/{id}`.
+#[utoipa::path(get, path = "/deals/{id}", tag = "catalog",
+    params(("id" = uuid::Uuid, Path, description = "The deal's id")),
+    responses(
+        (status = 200, description = "The deal", body = DealDetail),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get_deal(
     State(mut state): State<AppState>,
     Path(id): Path<String>,

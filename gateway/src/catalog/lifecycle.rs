@@ -63,6 +63,19 @@ async fn apply(
 }
 
 /// `POST /admin/deals/{id}/pause`.
+#[utoipa::path(post, path = "/admin/deals/{id}/pause", tag = "catalog",
+    params(("id" = uuid::Uuid, Path, description = "The deal's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Paused; the deal as committed", body = DealDetail),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn pause(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -72,6 +85,19 @@ pub async fn pause(
 }
 
 /// `POST /admin/deals/{id}/resume`.
+#[utoipa::path(post, path = "/admin/deals/{id}/resume", tag = "catalog",
+    params(("id" = uuid::Uuid, Path, description = "The deal's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Resumed; the deal as committed", body = DealDetail),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn resume(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -81,6 +107,19 @@ pub async fn resume(
 }
 
 /// `POST /admin/deals/{id}/end`.
+#[utoipa::path(post, path = "/admin/deals/{id}/end", tag = "catalog",
+    params(("id" = uuid::Uuid, Path, description = "The deal's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Ended; the deal as committed", body = DealDetail),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn end(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -11,15 +11,19 @@ use axum::extract::{Query, State, rejection::QueryRejection};
 use chrono::Utc;
 use flashdeal_schemas::DealId;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// Query of `GET /deals`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Part of the product name, any case; empty means no search.
     pub q: Option<String>,
     /// `upcoming`, `active`, `paused` or `ended`.
+    #[param(pattern = "^(upcoming|active|paused|ended)$")]
     pub status: Option<String>,
 }
 
@@ -67,6 +71,14 @@ impl ListParams {
 }
 
 /// `GET /deals?limit=n&q=text&status=s`.
+#[utoipa::path(get, path = "/deals", tag = "catalog", params(ListParams),
+    responses(
+        (status = 200, description = "Deals, soonest first", body = Vec<DealDetail>),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn list_deals(
     State(mut state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,

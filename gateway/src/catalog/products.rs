@@ -14,10 +14,11 @@ use chrono::{DateTime, Utc};
 use flashdeal_schemas::store_events::product_change;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// A product as clients see it (and as its queries return it).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Product {
     pub product_id: Uuid,
     pub name: String,
@@ -50,16 +51,19 @@ pub fn valid_description(description: &str) -> Result<&str, ApiError> {
 }
 
 /// Body of `POST /admin/products`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
+    /// 1 to 200 characters (trimmed).
+    #[schema(example = "Espresso machine")]
     pub name: String,
+    /// At most 4000 characters.
     #[serde(default)]
     pub description: String,
 }
 
 /// Body of `PATCH /admin/products/{id}`: what is present changes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
     pub name: Option<String>,
@@ -113,6 +117,19 @@ fn product_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `POST /admin/products`: 201 with `Location: /products/{id}`.
+#[utoipa::path(post, path = "/admin/products", tag = "catalog", request_body = NewProduct,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Product created", body = Product, headers(("Location" = String, description = "`/products/{id}`"))),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -130,6 +147,15 @@ pub async fn create(
 }
 
 /// `GET /products/{id}`; a deleted product is a 404.
+#[utoipa::path(get, path = "/products/{id}", tag = "catalog",
+    params(("id" = uuid::Uuid, Path, description = "The product's id")),
+    responses(
+        (status = 200, description = "The product", body = Product),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -142,12 +168,27 @@ pub async fn get(
         .ok_or(ApiError::NotFound("product"))
 }
 
-#[derive(Debug, Deserialize)]
+/// Query of `GET /admin/products`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProductListParams {
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
 /// `GET /admin/products?limit=n`: products not deleted, newest first.
+#[utoipa::path(get, path = "/admin/products", tag = "catalog", params(ProductListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Products, newest first", body = Vec<Product>),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -162,6 +203,21 @@ pub async fn list(
 }
 
 /// `PATCH /admin/products/{id}`: renames and/or redescribes the product.
+#[utoipa::path(patch, path = "/admin/products/{id}", tag = "catalog", request_body = ProductPatch,
+    params(("id" = uuid::Uuid, Path, description = "The product's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The product as changed", body = Product),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -190,6 +246,19 @@ pub async fn update(
 
 /// `DELETE /admin/products/{id}`: 204; 409 while one of its deals has not
 /// ended.
+#[utoipa::path(delete, path = "/admin/products/{id}", tag = "catalog",
+    params(("id" = uuid::Uuid, Path, description = "The product's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: AdminUser,

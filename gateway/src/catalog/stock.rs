@@ -22,10 +22,11 @@ use flashdeal_schemas::{DealId, store_events::deal_change};
 use serde::Deserialize;
 
 /// Body of `POST /admin/deals/{id}/stock`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockChange {
-    /// Units to add (positive) or take away (negative).
+    /// Units to add (positive) or take away (negative); not 0.
+    #[schema(minimum = -10_000_000, maximum = 10_000_000, example = 50)]
     pub delta: i32,
 }
 
@@ -75,6 +76,22 @@ pub fn check_reserved(delta: i32, free: i64) -> Result<(), ApiError> {
 }
 
 /// `POST /admin/deals/{id}/stock` with `{"delta": n}`.
+#[utoipa::path(post, path = "/admin/deals/{id}/stock", tag = "catalog", request_body = StockChange,
+    params(("id" = uuid::Uuid, Path, description = "The deal's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The deal as committed", body = DealDetail),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn adjust(
     State(mut state): State<AppState>,
     _admin: AdminUser,

@@ -26,8 +26,9 @@ pub struct DealRow {
 }
 
 /// A deal as clients see it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DealView {
+    #[schema(value_type = Uuid)]
     pub deal_id: DealId,
     pub product_id: Uuid,
     pub product_name: String,
@@ -39,13 +40,14 @@ pub struct DealView {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// `upcoming`, `active`, `ended` or `paused`.
+    #[schema(example = "active")]
     pub status: String,
     pub created_at: DateTime<Utc>,
 }
 
 /// What the catalog API answers for a deal: the view plus what only the
 /// catalog knows.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DealDetail {
     #[serde(flatten)]
     pub deal: DealView,

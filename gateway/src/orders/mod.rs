@@ -24,16 +24,20 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Body of `POST /orders`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
+    #[schema(value_type = uuid::Uuid)]
     pub deal_id: DealId,
+    #[schema(value_type = u16, minimum = 1, maximum = 1000)]
     pub quantity: Quantity,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Accepted {
+    #[schema(value_type = uuid::Uuid)]
     order_id: OrderId,
+    #[schema(example = "accepted")]
     status: &'static str,
 }
 
@@ -56,6 +60,31 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
 }
 
 /// `POST /orders`: reserve, append the intent, answer 202.
+///
+/// Its span is the root of the order's trace: the intent's record headers
+/// carry it (`traceparent`) to the order-writer and on to the projector.
+#[tracing::instrument(
+    name = "POST /orders",
+    skip_all,
+    fields(
+        otel.kind = "server",
+        http.route = "/orders",
+        user_id = %user.id,
+        deal_id = %body.deal_id,
+        order_id = tracing::field::Empty,
+    )
+)]
+#[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters; a repeat answers the first order")),
+    responses(
+        (status = 202, description = "Reserved, and the intent is in the log", body = Accepted, headers(("Location" = String, description = "`/orders/{id}`"))),
+        (status = 401, response = crate::openapi::Unauthenticated), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::OrderRefused),
+        (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Invalid), (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn place_order(
     State(mut state): State<AppState>,
     user: AuthUser,
@@ -105,12 +134,16 @@ pub async fn place_order(
             r.reserved_at_ms,
             r.expires_at_ms,
         ),
-        Reservation::Duplicate(first) => return Ok(accepted(first)),
+        Reservation::Duplicate(first) => {
+            tracing::Span::current().record("order_id", tracing::field::display(first));
+            return Ok(accepted(first));
+        }
         Reservation::UnknownDeal => return Err(unknown_deal(&state, body.deal_id).await),
         Reservation::NotActive => return Err(ApiError::DealNotActive),
         Reservation::LimitReached { limit } => return Err(ApiError::LimitReached { limit }),
         Reservation::SoldOut => return Err(ApiError::SoldOut),
     };
+    tracing::Span::current().record("order_id", tracing::field::display(intent.order_id));
     let key_bytes = intent.order_id.0.into_bytes();
     let out = Outgoing {
         topic: topics::ORDERS_INTENTS,
@@ -194,10 +227,13 @@ async fn unknown_deal(state: &AppState, deal: DealId) -> ApiError {
 }
 
 /// An order as its owner sees it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OrderView {
+    #[schema(value_type = uuid::Uuid)]
     pub order_id: OrderId,
+    /// `accepted`, `confirmed`, `rejected` or `expired`.
     pub status: String,
+    #[schema(value_type = uuid::Uuid)]
     pub deal_id: DealId,
     pub quantity: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,6 +244,15 @@ pub struct OrderView {
 
 /// `GET /orders/{id}`: from the Redis projection, else PostgreSQL. Someone
 /// else's order is a 404, not a 403, so ids cannot be probed.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 401, response = crate::openapi::Unauthenticated), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound), (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get_order(
     State(mut state): State<AppState>,
     user: AuthUser,

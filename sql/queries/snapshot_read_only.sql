@@ -1,0 +1,2 @@
+-- First statement of a transaction whose reads must all see one snapshot.
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
