@@ -24,6 +24,9 @@ pub struct RecoverArgs {
     /// state: stop the gateways first).
     #[arg(long)]
     pub force: bool,
+    /// How long restored idempotency keys live (as the gateway's setting).
+    #[arg(long, env = "FLASHDEAL_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
 }
 
 /// Runs the recovery and prints a table per deal and a summary; fails when
@@ -39,6 +42,7 @@ pub async fn command(config: crate::config::Config, args: RecoverArgs) -> anyhow
         dry_run: args.dry_run,
         force: args.force,
         tail_wait: kafka.delivery_timeout,
+        idempotency_ttl: std::time::Duration::from_secs(args.idempotency_ttl_secs),
     };
     eprintln!(
         "reading the unconsumed tail of orders.intents (waiting {:?} for intents in flight)",
@@ -86,13 +90,15 @@ pub fn render(report: &Report, dry_run: bool) -> String {
     let _ = writeln!(
         s,
         "{} deal(s): {rebuilt}, {} present (skipped), {} oversold (not written); \
-         tail: {} intent(s) read, {} appended during the wait; {} reservation(s) settled after the write",
+         tail: {} intent(s) read, {} appended during the wait; {} reservation(s) settled after the write; \
+         {} idempotency key(s) restored",
         report.deals.len(),
         count(Outcome::Present),
         count(Outcome::Oversold),
         report.tail_read,
         report.tail_grew_during_wait,
-        report.settled_after_write
+        report.settled_after_write,
+        report.idempotency_keys
     );
     s
 }
@@ -128,6 +134,7 @@ mod tests {
             tail_read: 3,
             tail_grew_during_wait: 1,
             settled_after_write: 0,
+            idempotency_keys: 0,
         };
         let table = render(&report, false);
         assert!(table.contains("rebuilt") && table.contains("2 (2 orders)"));

@@ -98,6 +98,9 @@ pub struct RecoverOptions {
     /// How long to wait for intents still being produced: the producer's
     /// delivery timeout (`KafkaSettings::delivery_timeout`).
     pub tail_wait: Duration,
+    /// How long restored idempotency keys live (the gateway's
+    /// `FLASHDEAL_IDEMPOTENCY_TTL_SECS`).
+    pub idempotency_ttl: Duration,
 }
 
 /// A reservation the log still holds: an intent of the unconsumed tail.
@@ -108,6 +111,7 @@ pub struct PendingIntent {
     pub partition: i32,
     pub offset: i64,
     pub record: ReservationRecord,
+    pub idempotency_key: Option<String>,
 }
 
 /// The intents between the order-writer's committed offsets and the high
@@ -141,6 +145,7 @@ impl Tail {
                         reserved_at_ms: p.reserved_at,
                         expires_at_ms: p.expires_at,
                     },
+                    idempotency_key: p.idempotency_key,
                 });
             }
             // Before or after its intent, the expiry decides nothing is held:
@@ -301,6 +306,8 @@ pub struct Report {
     /// Pending reservations the order-writer decided while the recovery ran,
     /// settled after the write.
     pub settled_after_write: usize,
+    /// Idempotency keys restored (confirmed orders and pending intents).
+    pub idempotency_keys: usize,
 }
 
 impl Report {
@@ -367,6 +374,17 @@ pub async fn recover(
             .or_default()
             .insert(UserId(r.user_id), r.units);
     }
+    let mut keys: HashMap<DealId, Vec<(UserId, String, OrderId)>> = HashMap::new();
+    for r in sqlx::query_file!("../sql/queries/recover_idempotency_keys.sql", &ids)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        keys.entry(DealId(r.deal_id)).or_default().push((
+            UserId(r.user_id),
+            r.idempotency_key,
+            OrderId(r.order_id),
+        ));
+    }
     let candidate_ids: Vec<Uuid> = candidates.iter().map(|p| p.order_id.0).collect();
     let with_row: HashSet<Uuid> =
         sqlx::query_file!("../sql/queries/orders_present.sql", &candidate_ids)
@@ -415,6 +433,11 @@ pub async fn recover(
         } else if opts.dry_run {
             Outcome::WouldRebuild
         } else {
+            // Keys first: until the meta exists the gateway answers 503, so
+            // a retry can never slip between the deal and its keys.
+            let deal_keys = keys.remove(&deal).unwrap_or_default();
+            report.idempotency_keys +=
+                restore_keys(redis, deal, &deal_keys, &plan.pending, opts.idempotency_ttl).await?;
             let applied: i64 = plan.invocation(opts.force).invoke_async(redis).await?;
             if applied == 1 {
                 written.extend(plan.pending.iter().cloned());
@@ -441,6 +464,43 @@ pub async fn recover(
     }
     log.close();
     Ok(report)
+}
+
+/// Restores `{deal:D}:idem:U:K` → order id for the deal's confirmed orders
+/// and pending intents, so a client retrying with its key after the loss
+/// gets its first order back instead of a second one. `SET NX`: a key the
+/// gateway wrote since is kept. Returns how many keys were written.
+async fn restore_keys(
+    redis: &mut ConnectionManager,
+    deal: DealId,
+    confirmed: &[(UserId, String, OrderId)],
+    pending: &[PendingIntent],
+    ttl: Duration,
+) -> Result<usize, RecoverError> {
+    let deal_keys = DealKeys::new(deal);
+    let all: Vec<(String, OrderId)> = confirmed
+        .iter()
+        .map(|(user, key, order)| (deal_keys.idempotency(*user, key), *order))
+        .chain(pending.iter().filter_map(|p| {
+            let key = p.idempotency_key.as_deref()?;
+            Some((deal_keys.idempotency(p.record.user, key), p.order_id))
+        }))
+        .collect();
+    if all.is_empty() {
+        return Ok(0);
+    }
+    let mut pipe = redis::pipe();
+    for (key, order) in &all {
+        pipe.cmd("SET")
+            .arg(key)
+            .arg(order.to_string())
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .ignore();
+    }
+    pipe.query_async::<()>(redis).await?;
+    Ok(all.len())
 }
 
 /// `order:{id}` was lost too: pending orders show as accepted again (an
