@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`cli`]: clap commands and flags.
 //! - [`config`]: typed, validated settings; secrets.
-//! - [`telemetry`]: logs and the Prometheus recorder.
+//! - [`telemetry`]: logs, OpenTelemetry traces and the Prometheus recorder.
 //! - [`database`]: create, migrate and pool.
 //! - [`broker`]: the embedded broker (feature `embedded-broker`).
 //! - [`roles`]: `up` and each role's run function.
