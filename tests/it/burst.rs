@@ -134,16 +134,7 @@ async fn a_thousand_concurrent_orders_sell_exactly_the_stock() {
     for (id, (user, _)) in accepted.iter().take(5) {
         let token = &users[*user].1;
         let status = eventually("projected status", Duration::from_secs(30), || async {
-            let v: serde_json::Value = env
-                .http
-                .get(env.url(&format!("/orders/{id}")))
-                .bearer_auth(token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let v = env.get_json(&format!("/orders/{id}"), token).await?;
             (v["status"] == "confirmed").then_some(v)
         })
         .await;

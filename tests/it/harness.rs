@@ -490,3 +490,37 @@ impl TestEnv {
             .expect("reader panicked")
     }
 }
+
+impl TestEnv {
+    /// `flashdeal <subcommand>` as a separate process against this test's
+    /// services (the caller adds its own settings and spawns it).
+    pub fn role_command(&self, subcommand: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flashdeal"));
+        cmd.arg(subcommand)
+            .env("DATABASE_URL", &self.config.database_url)
+            .env("REDIS_URL", &self.config.redis_url)
+            .env(
+                "KAFKA_BROKERS",
+                self.config.kafka_brokers.as_deref().unwrap_or_default(),
+            )
+            .env("FLASHDEAL_PARTITIONS", PARTITIONS.to_string())
+            .env("FLASHDEAL_DATA_DIR", &self.data_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// `GET <path>` (an order's Location) as `token`'s owner: the JSON body,
+    /// `None` on any failure (for polling).
+    pub async fn get_json(&self, path: &str, token: &str) -> Option<Value> {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+}

@@ -100,16 +100,7 @@ async fn signup_login_order_and_poll_until_confirmed() {
         "the order to be confirmed",
         Duration::from_secs(30),
         || async {
-            let v: Value = env
-                .http
-                .get(env.url(&location))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let v = env.get_json(&location, &token).await?;
             (v["status"] == "confirmed").then_some(v)
         },
     )

@@ -3,16 +3,12 @@
 //! duplicates that every consumer ignores and nothing lost; two relays at
 //! once never publish one aggregate's events out of order.
 
-use crate::harness::{Options, PARTITIONS, TestEnv, eventually};
+use crate::harness::{Options, TestEnv, eventually};
 use flashdeal_producers::outbox::Outbox;
 use flashdeal_schemas::{CatalogEvent, DealId, redis_keys::DealKeys, topics};
 use rdkafka::Message;
 use serde_json::json;
-use std::{
-    collections::HashMap,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashMap, process::Child, time::Duration};
 
 fn no_relay() -> Options {
     Options {
@@ -217,17 +213,7 @@ async fn two_relays_at_once_keep_each_aggregates_events_in_order() {
 }
 
 fn spawn_relay(env: &TestEnv) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_flashdeal"))
-        .arg("relay")
-        .env("DATABASE_URL", &env.config.database_url)
-        .env("REDIS_URL", &env.config.redis_url)
-        .env(
-            "KAFKA_BROKERS",
-            env.config.kafka_brokers.as_deref().unwrap_or_default(),
-        )
-        .env("FLASHDEAL_PARTITIONS", PARTITIONS.to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
+    env.role_command("relay")
         .spawn()
         .expect("spawn flashdeal relay")
 }

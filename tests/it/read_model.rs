@@ -4,20 +4,10 @@
 
 use crate::harness::{Options, TestEnv, eventually};
 use flashdeal_schemas::redis_keys::DealKeys;
-use serde_json::Value;
 use std::time::Duration;
 
 async fn order_status(env: &TestEnv, token: &str, id: &str) -> Option<String> {
-    let v: Value = env
-        .http
-        .get(env.url(&format!("/orders/{id}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let v = env.get_json(&format!("/orders/{id}"), token).await?;
     v["status"].as_str().map(str::to_owned)
 }
 

@@ -20,19 +20,11 @@ struct Writer {
 }
 
 fn spawn_writer(env: &TestEnv) -> Writer {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flashdeal"))
-        .arg("order-writer")
-        .env("DATABASE_URL", &env.config.database_url)
-        .env("REDIS_URL", &env.config.redis_url)
-        .env(
-            "KAFKA_BROKERS",
-            env.config.kafka_brokers.as_deref().unwrap_or_default(),
-        )
-        .env("FLASHDEAL_PARTITIONS", PARTITIONS.to_string())
+    let mut child = env
+        .role_command("order-writer")
         .env("FLASHDEAL_WRITER_BATCH_SIZE", "20")
         .env("RUST_LOG", "warn,flashdeal_consumers=info")
         .env("LOG_FORMAT", "json")
-        .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn flashdeal order-writer");

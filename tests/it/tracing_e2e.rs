@@ -68,16 +68,7 @@ async fn an_order_is_one_trace_from_the_gateway_to_the_projector() {
         "the order to be confirmed",
         Duration::from_secs(30),
         || async {
-            let v: serde_json::Value = env
-                .http
-                .get(env.url(&location))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let v = env.get_json(&location, &token).await?;
             (v["status"] == "confirmed").then_some(())
         },
     )

@@ -2,29 +2,14 @@
 //! a stream of intents and then restarted: every accepted order ends up as
 //! exactly one confirmed row (no loss, no duplicates).
 
-use crate::harness::{Options, PARTITIONS, TestEnv, eventually};
+use crate::harness::{Options, TestEnv, eventually};
 use futures::{StreamExt, stream};
-use std::{
-    collections::HashSet,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashSet, process::Child, time::Duration};
 
 fn spawn_writer(env: &TestEnv) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_flashdeal"))
-        .arg("order-writer")
-        .env("DATABASE_URL", &env.config.database_url)
-        .env("REDIS_URL", &env.config.redis_url)
-        .env(
-            "KAFKA_BROKERS",
-            env.config.kafka_brokers.as_deref().unwrap_or_default(),
-        )
-        .env("FLASHDEAL_PARTITIONS", PARTITIONS.to_string())
-        .env("FLASHDEAL_DATA_DIR", &env.data_dir)
+    env.role_command("order-writer")
         // Small batches: many commits, so the kill lands between some.
         .env("FLASHDEAL_WRITER_BATCH_SIZE", "20")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
         .spawn()
         .expect("spawn flashdeal order-writer")
 }
