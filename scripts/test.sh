@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): formatting, lints, then
 # every test target against the real PostgreSQL and Redis of this machine
-# and an embedded broker per test, then the k6 smoke test against
-# `flashdeal up`. Fails when any test target ran 0 tests.
+# and an embedded broker per test, then the k6 smoke test and the API
+# contract test (schemathesis) against `flashdeal up`. Fails when any test
+# target ran 0 tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -40,4 +41,6 @@ step "$targets test targets, $passed tests passed"
 step "k6 smoke against flashdeal up (embedded broker)"
 cargo build --locked --bin flashdeal
 bash scripts/smoke.sh
+step "API contract: schemathesis against flashdeal up (embedded broker)"
+bash scripts/contract.sh
 step "ok"

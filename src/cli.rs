@@ -138,10 +138,10 @@ pub struct RateLimitArgs {
 impl RateLimitArgs {
     /// The flags' defaults.
     pub const DEFAULT: Self = Self {
-        rate_limit_per_ip_rps: 1000.0,
-        rate_limit_per_ip_burst: 2000,
-        rate_limit_per_user_rps: 100.0,
-        rate_limit_per_user_burst: 200,
+        rate_limit_per_ip_rps: 2000.0,
+        rate_limit_per_ip_burst: 4000,
+        rate_limit_per_user_rps: 1000.0,
+        rate_limit_per_user_burst: 2000,
         rate_limit_trusted_proxy_hops: 0,
         rate_limit_exempt_loopback: true,
         rate_limit_max_keys: 100_000,

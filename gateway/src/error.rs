@@ -68,6 +68,13 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %e, "PostgreSQL unavailable");
                 Self::Unavailable("the database is unavailable, retry later")
             }
+            // Text PostgreSQL cannot store (a NUL character): the client's
+            // input, wherever a handler's own checks missed it.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22021" | "22P05")) =>
+            {
+                Self::Validation("text fields must not contain NUL characters".to_owned())
+            }
             other => Self::Internal(format!("PostgreSQL: {other}")),
         }
     }

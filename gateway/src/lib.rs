@@ -50,10 +50,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::deals::create_deal_handler))
         .routes(routes!(catalog::listing::list_deals))
         .routes(routes!(catalog::deals::get_deal))
-        .routes(routes!(
-            catalog::products::create,
-            catalog::products::list
-        ))
+        .routes(routes!(catalog::products::create, catalog::products::list))
         .routes(routes!(
             catalog::products::update,
             catalog::products::delete

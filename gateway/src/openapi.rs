@@ -125,9 +125,7 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some(
-                        "An access token from `POST /auth/login` (HS256 JWT).",
-                    ))
+                    .description(Some("An access token from `POST /auth/login` (HS256 JWT)."))
                     .build(),
             ),
         );

@@ -163,7 +163,9 @@ impl<K: Hash + Eq> KeyedBuckets<K> {
 
     fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
         let i = (self.hasher.hash_one(&key) as usize) % SHARDS;
-        let mut shard = self.shards[i].lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shard = self.shards[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let due = now.saturating_duration_since(shard.swept) >= self.sweep_every;
         if due || shard.buckets.len() >= self.per_shard {
             let rate = self.rate;
@@ -280,11 +282,7 @@ fn refuse(scope: &'static str, wait: Duration) -> Response {
 
 /// The middleware: 429 `rate-limited` with `Retry-After` when the client's
 /// IP bucket, then the user's bucket, is empty.
-pub async fn enforce(
-    State(limiter): State<RateLimiter>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn enforce(State(limiter): State<RateLimiter>, mut req: Request, next: Next) -> Response {
     if !limiter.enabled() || EXEMPT.contains(&req.uri().path()) {
         return next.run(req).await;
     }

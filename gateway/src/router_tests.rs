@@ -34,8 +34,7 @@ fn offline_state(settings: GatewaySettings) -> AppState {
         .set("bootstrap.servers", "127.0.0.1:1")
         .create()
         .expect("producer");
-    let jwt = JwtKeys::hs256("k1", &[7; 32], "iss", "aud", Duration::from_secs(60))
-        .expect("keys");
+    let jwt = JwtKeys::hs256("k1", &[7; 32], "iss", "aud", Duration::from_secs(60)).expect("keys");
     AppState {
         db: Databases {
             auth: pool.clone(),
@@ -74,7 +73,10 @@ async fn every_route_is_in_the_document_and_every_operation_is_routed() {
     // answered 405 by the router itself, an unknown path 404 with no match.
     let probe = routes
         .route_layer(middleware::from_fn(|req: Request, next: Next| async move {
-            let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+            let matched = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|m| m.as_str().to_owned());
             let mut res = next.run(req).await;
             if let Some(m) = matched.and_then(|m| m.parse().ok()) {
                 res.headers_mut().insert("x-matched", m);
@@ -99,7 +101,9 @@ async fn every_route_is_in_the_document_and_every_operation_is_routed() {
                 .expect("request");
             let res = send(&probe, req).await;
             assert_eq!(
-                res.headers().get("x-matched").map(|m| m.to_str().expect("ascii")),
+                res.headers()
+                    .get("x-matched")
+                    .map(|m| m.to_str().expect("ascii")),
                 Some(path.as_str()),
                 "{method} {path}"
             );
@@ -108,7 +112,10 @@ async fn every_route_is_in_the_document_and_every_operation_is_routed() {
             operations += usize::from(routed);
         }
     }
-    assert_eq!(operations, 25, "a route was added or removed: update docs/api.md");
+    assert_eq!(
+        operations, 25,
+        "a route was added or removed: update docs/api.md"
+    );
 }
 
 #[test]
@@ -192,8 +199,14 @@ async fn an_ip_over_its_burst_gets_429_with_retry_after() {
 async fn a_user_over_their_burst_gets_429_and_others_are_served() {
     let (app, state) = limited(None, Rate::new(1.0, 2));
     let peer = "192.0.2.1:4000";
-    let alice = state.jwt.issue(UserId::new_v7(), Role::Customer).expect("token");
-    let bob = state.jwt.issue(UserId::new_v7(), Role::Customer).expect("token");
+    let alice = state
+        .jwt
+        .issue(UserId::new_v7(), Role::Customer)
+        .expect("token");
+    let bob = state
+        .jwt
+        .issue(UserId::new_v7(), Role::Customer)
+        .expect("token");
     for _ in 0..2 {
         let res = send(&app, get("/orders/x", peer, Some(&alice))).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
@@ -214,7 +227,9 @@ async fn the_document_and_the_docs_page_are_served() {
     let res = send(&app, get("/openapi.json", "192.0.2.1:1", None)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/json");
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("body");
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
     let doc: serde_json::Value = serde_json::from_slice(&body).expect("json");
     assert!(doc["paths"]["/orders"]["post"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());

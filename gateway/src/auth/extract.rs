@@ -24,11 +24,12 @@ pub struct AdminUser(pub AuthUser);
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthenticated(
-            "missing `Authorization: Bearer <token>` header",
-        ))?;
+    let header =
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthenticated(
+                "missing `Authorization: Bearer <token>` header",
+            ))?;
     header
         .to_str()
         .ok()

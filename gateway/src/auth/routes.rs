@@ -47,7 +47,7 @@ impl Credentials {
                     && !domain.starts_with('.')
                     && !domain.ends_with('.')
             })
-            && !email.chars().any(char::is_whitespace);
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
         if !plausible {
             return Err(ApiError::Validation(
                 "`email` must be an email address".to_owned(),

@@ -53,9 +53,9 @@ impl ListParams {
     pub fn validate(&self) -> Result<Filter<'_>, ApiError> {
         let limit = page_size(self.limit)?;
         let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-        if q.is_some_and(|q| q.chars().count() > 200) {
+        if q.is_some_and(|q| q.chars().count() > 200 || q.contains('\0')) {
             return Err(ApiError::Validation(
-                "`q` must be at most 200 characters".to_owned(),
+                "`q` must be at most 200 characters, without NUL".to_owned(),
             ));
         }
         let status = match self.status.as_deref() {
@@ -142,6 +142,9 @@ mod tests {
         assert_eq!(p.validate().unwrap().q, None);
         let long = "é".repeat(201);
         let p = params(None, Some(&long), None);
+        assert!(matches!(p.validate(), Err(ApiError::Validation(_))));
+        // PostgreSQL text cannot hold NUL: refused here, not a 500 there.
+        let p = params(None, Some("a\0b"), None);
         assert!(matches!(p.validate(), Err(ApiError::Validation(_))));
     }
 

@@ -32,9 +32,9 @@ pub struct Product {
 /// The product name rule; returns the name trimmed.
 pub fn valid_name(name: &str) -> Result<&str, ApiError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || name.chars().count() > 200 || name.contains('\0') {
         return Err(ApiError::Validation(
-            "the product name must be 1 to 200 characters".to_owned(),
+            "the product name must be 1 to 200 characters, without NUL".to_owned(),
         ));
     }
     Ok(name)
@@ -42,9 +42,9 @@ pub fn valid_name(name: &str) -> Result<&str, ApiError> {
 
 /// The product description rule.
 pub fn valid_description(description: &str) -> Result<&str, ApiError> {
-    if description.chars().count() > 4000 {
+    if description.chars().count() > 4000 || description.contains('\0') {
         return Err(ApiError::Validation(
-            "the product description must be at most 4000 characters".to_owned(),
+            "the product description must be at most 4000 characters, without NUL".to_owned(),
         ));
     }
     Ok(description)
