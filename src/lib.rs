@@ -18,9 +18,9 @@
 //! - [`recover`]: `recover-redis`, rebuilding the deals Redis lost.
 
 pub mod audit;
-pub mod broker_client;
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
+pub mod broker_client;
 pub mod cli;
 pub mod config;
 pub mod database;
