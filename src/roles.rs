@@ -168,8 +168,39 @@ pub async fn run_order_writer(
         shutdown.clone(),
     );
     let consumer = consumer(&kafka, flashdeal_consumers::order_writer::GROUP)?;
-    let writer = run_consumer(consumer, topics::ORDERS_INTENTS, settings, writer, shutdown);
-    tokio::try_join!(read_model, writer)?;
+    let writer = run_consumer(
+        consumer,
+        topics::ORDERS_INTENTS,
+        settings,
+        writer,
+        shutdown.clone(),
+    );
+    let lag = lag_monitor(
+        &kafka,
+        flashdeal_consumers::order_writer::GROUP,
+        topics::ORDERS_INTENTS,
+        shutdown,
+    );
+    tokio::try_join!(read_model, writer, lag)?;
+    Ok(())
+}
+
+/// Exports the lag of `group` on `topic` (the order path's two scaling
+/// signals) every 2 s until `shutdown`.
+async fn lag_monitor(
+    kafka: &KafkaSettings,
+    group: &'static str,
+    topic: &'static str,
+    shutdown: CancellationToken,
+) -> Result<(), flashdeal_consumers::ConsumeError> {
+    flashdeal_consumers::lag::run_lag_monitor(
+        kafka,
+        group,
+        topic,
+        Duration::from_secs(2),
+        shutdown,
+    )
+    .await;
     Ok(())
 }
 
@@ -199,9 +230,15 @@ pub async fn run_projector(config: &Config, shutdown: CancellationToken) -> anyh
         topics::ORDERS_STATUS,
         LoopSettings::default(),
         SoldCount::new(service_pool(config, Service::Catalog, 2).await?, publisher),
+        shutdown.clone(),
+    );
+    let lag = lag_monitor(
+        &kafka,
+        flashdeal_consumers::projector::GROUP,
+        topics::ORDERS_STATUS,
         shutdown,
     );
-    tokio::try_join!(status, deals, sold)?;
+    tokio::try_join!(status, deals, sold, lag)?;
     Ok(())
 }
 

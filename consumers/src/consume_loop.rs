@@ -3,6 +3,7 @@
 //! exponential backoff (never skipping, never committing past an unapplied
 //! message), and commits offsets only after the handler returned `Ok`.
 
+use crate::partition_watch::PartitionWatch;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use rdkafka::{
     Message, Offset, TopicPartitionList,
@@ -86,12 +87,12 @@ pub async fn run_consumer<H: BatchHandler + Send>(
     let name = handler.name();
     tracing::info!(role = name, topic, "consuming");
     let mut last_applied = None;
-    let mut assigned = Assignment::default();
+    let mut watch = PartitionWatch::default();
     loop {
         let Some(batch) = next_batch(&consumer, settings, &shutdown).await else {
             break;
         };
-        assigned.observe(&consumer, name, topic);
+        watch.observe(&consumer, name, topic);
         if batch.is_empty() {
             continue;
         }
@@ -125,33 +126,6 @@ pub async fn run_consumer<H: BatchHandler + Send>(
     }
     tracing::info!(role = name, topic, "stopped");
     Ok(())
-}
-
-/// The partitions this member owns, logged and exported when they change,
-/// so an operator (and the scaling test) can see how members split a topic.
-#[derive(Default)]
-struct Assignment(Option<Vec<i32>>);
-
-impl Assignment {
-    fn observe(&mut self, consumer: &StreamConsumer, role: &'static str, topic: &str) {
-        let Ok(tpl) = consumer.assignment() else {
-            return;
-        };
-        let mut now: Vec<i32> = tpl
-            .elements()
-            .iter()
-            .filter(|e| e.topic() == topic)
-            .map(|e| e.partition())
-            .collect();
-        now.sort_unstable();
-        if self.0.as_ref() != Some(&now) {
-            let partitions = now.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
-            tracing::info!(role, topic, partitions, "partitions assigned");
-            metrics::gauge!("flashdeal_consumer_assigned_partitions", "role" => role)
-                .set(now.len() as f64);
-            self.0 = Some(now);
-        }
-    }
 }
 
 /// Waits for a first message, then gathers more until the batch is full or

@@ -12,6 +12,8 @@
 //! - [`dead_letters`]: the operators' side: list, show and requeue DLQ messages.
 //! - [`replay`]: rewinding an inactive group, or a one-off replay into a group's own sink.
 //! - [`tally`]: applied / duplicate counts every sink reports per batch.
+//! - [`lag`]: consumer-group lag per partition, measured beside the loop.
+//! - `partition_watch`: owned partitions and their lag, exported as metrics.
 //! - [`order_writer`]: `orders.intents` → PostgreSQL `orders.orders` → `orders.status`.
 //! - [`projector`]: `orders.status` → Redis order status and pending reservations.
 //! - [`catalog_projector`]: `catalog.events` → each deal's Redis state (meta, remaining stock).
@@ -24,8 +26,10 @@ pub mod consume_loop;
 pub mod dead_letter;
 pub mod dead_letters;
 pub mod deal_read_model;
+pub mod lag;
 pub mod message_span;
 pub mod order_writer;
+mod partition_watch;
 pub mod projector;
 pub mod recover;
 pub mod replay;

@@ -12,6 +12,7 @@ mod chaos;
 mod expiry;
 mod harness;
 mod journey;
+mod lag;
 mod outbox;
 mod poison;
 mod rate_limit;
