@@ -19,10 +19,14 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WIT
 "$BIN" seed --no-demo >/dev/null
 "$BIN" up >"$dir/up.log" 2>&1 &
 pid=$!
-trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill ${scraper:-} 2>/dev/null; kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 300); do curl -sf "http://$FLASHDEAL_HTTP_ADDR/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf "http://$FLASHDEAL_HTTP_ADDR/readyz" >/dev/null || { cat "$dir/up.log" >&2; echo "error: flashdeal up did not become ready" >&2; exit 1; }
 
+# Scrape the order-writer's consumer-group lag from /metrics while k6 runs.
+lag_of() { curl -sf "http://$FLASHDEAL_HTTP_ADDR/metrics" | awk '/^flashdeal_consumer_group_lag\{.*group="order-writer"/ {print $NF; exit}'; }
+( while :; do lag_of >>"$dir/lag.txt" || true; sleep 0.2; done ) &
+scraper=$!
 "$K6" run --quiet --no-color -e BASE_URL="http://$FLASHDEAL_HTTP_ADDR" \
   -e ADMIN_EMAIL=admin@flashdeal.local -e ADMIN_PASSWORD="$FLASHDEAL_ADMIN_PASSWORD" \
   loadtest/k6/smoke.js
@@ -35,4 +39,14 @@ if ! "$BIN" audit --wait-secs 60 >"$dir/audit.txt" 2>&1; then
   echo "error: the stores disagree after the smoke load" >&2
   exit 1
 fi
-echo "smoke: $sold units confirmed; $(tail -1 "$dir/audit.txt")"
+kill $scraper 2>/dev/null || true
+max_lag=$(sort -g "$dir/lag.txt" 2>/dev/null | tail -1 || true)
+# The lag monitor measures every 2 s: wait for a measurement after quiescence.
+final_lag=""
+is_zero() { awk -v v="$1" 'BEGIN { exit !(v != "" && v + 0 == 0) }'; }
+for _ in $(seq 1 50); do final_lag=$(lag_of || true); is_zero "$final_lag" && break; sleep 0.2; done
+if ! is_zero "$final_lag"; then
+  echo "error: order-writer lag on /metrics is ${final_lag:-absent} after the load, not 0" >&2
+  exit 1
+fi
+echo "smoke: $sold units confirmed; order-writer lag on /metrics: max ${max_lag:-0} during the load, 0 after; $(tail -1 "$dir/audit.txt")"
