@@ -72,9 +72,27 @@ pub async fn readyz(State(mut state): State<AppState>) -> Response {
     )
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    record_pool_stats(&state);
     match &state.metrics {
         Some(handle) => handle.render().into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}
+
+/// Each service pool's connections, sampled when `/metrics` is scraped.
+fn record_pool_stats(state: &AppState) {
+    for (service, pool) in [
+        ("auth", &state.db.auth),
+        ("catalog", &state.db.catalog),
+        ("orders", &state.db.orders),
+    ] {
+        let (size, idle) = (pool.size(), pool.num_idle() as u32);
+        metrics::gauge!("flashdeal_pg_pool_connections", "service" => service, "state" => "idle")
+            .set(f64::from(idle));
+        metrics::gauge!("flashdeal_pg_pool_connections", "service" => service, "state" => "in_use")
+            .set(f64::from(size.saturating_sub(idle)));
+        metrics::gauge!("flashdeal_pg_pool_max_connections", "service" => service)
+            .set(f64::from(pool.options().get_max_connections()));
     }
 }
 

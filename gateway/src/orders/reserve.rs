@@ -85,7 +85,12 @@ pub async fn reserve(
         .arg(req.order.to_string())
         .arg(req.expires_at_ms)
         .arg(req.idempotency_ttl_secs);
-    let reply: Vec<Value> = call.invoke_async(redis).await?;
+    let started = std::time::Instant::now();
+    let reply: Result<Vec<Value>, RedisError> = call.invoke_async(redis).await;
+    let outcome = if reply.is_ok() { "ok" } else { "error" };
+    metrics::histogram!("flashdeal_redis_reserve_seconds", "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    let reply = reply?;
     let code = text(reply.first())?;
     let order_id =
         || text(reply.get(1)).and_then(|s| s.parse::<OrderId>().map_err(|_| protocol(&s)));
