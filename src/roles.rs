@@ -20,7 +20,7 @@ use flashdeal_producers::{
     reconciler::{Reconciler, ReconcilerSettings},
     relay::{Relay, RelaySettings},
 };
-use flashdeal_schemas::topics;
+use flashdeal_schemas::{Encoding, registry, topics};
 use rdkafka::consumer::StreamConsumer;
 use redis::aio::ConnectionManager;
 use std::{sync::Arc, time::Duration};
@@ -42,6 +42,27 @@ pub fn publisher(kafka: &KafkaSettings, client_id: &str) -> anyhow::Result<Event
         .create()
         .with_context(|| format!("creating a producer for {}", kafka.brokers))?;
     Ok(EventPublisher::new(producer))
+}
+
+/// How this role frames what it publishes: with `FLASHDEAL_SCHEMA_REGISTRY_URL`
+/// set, registers every event schema there (idempotent: each role and each
+/// restart gets the same ids), makes the registry the process's decoder of
+/// Confluent ids, and answers Confluent framing; otherwise single-object
+/// encoding.
+pub async fn encoding(config: &Config) -> anyhow::Result<Encoding> {
+    let Some(url) = &config.schema_registry_url else {
+        return Ok(Encoding::SingleObject);
+    };
+    let registered = registry::register(url).await.with_context(|| {
+        format!("registering the event schemas with the schema registry at {url} (FLASHDEAL_SCHEMA_REGISTRY_URL)")
+    })?;
+    registered.install_for_decoding();
+    Ok(registered.encoding())
+}
+
+/// [`publisher`] with this role's [`encoding`].
+pub async fn role_publisher(config: &Config, client_id: &str) -> anyhow::Result<EventPublisher> {
+    Ok(publisher(&config.kafka(), client_id)?.with_encoding(encoding(config).await?))
 }
 
 /// Creates the order-path topics (idempotent), with a clear error when the
@@ -113,7 +134,7 @@ pub async fn build_gateway(
     let state = AppState {
         db,
         redis: redis(&config.redis_url).await?,
-        publisher: publisher(&kafka, "flashdeal-gateway")?,
+        publisher: role_publisher(config, "flashdeal-gateway").await?,
         jwt,
         settings: Arc::new(settings),
         metrics: crate::telemetry::metrics(),
@@ -153,7 +174,7 @@ pub async fn run_order_writer(
     }
     let kafka = config.kafka();
     let pool = service_pool(config, Service::Orders, 4).await?;
-    let publisher = publisher(&kafka, "flashdeal-order-writer")?;
+    let publisher = role_publisher(config, "flashdeal-order-writer").await?;
     let writer = OrderWriter::new(pool.clone(), publisher.clone());
     let settings = LoopSettings {
         max_batch: args.batch_size,
@@ -210,7 +231,7 @@ async fn lag_monitor(
 pub async fn run_projector(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let kafka = config.kafka();
     let redis = redis(&config.redis_url).await?;
-    let publisher = publisher(&kafka, "flashdeal-projector")?;
+    let publisher = role_publisher(config, "flashdeal-projector").await?;
     let status = run_consumer(
         consumer(&kafka, flashdeal_consumers::projector::GROUP)?,
         topics::ORDERS_STATUS,
@@ -246,7 +267,7 @@ pub async fn run_projector(config: &Config, shutdown: CancellationToken) -> anyh
 /// holds its outbox's advisory lock).
 pub async fn run_relays(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let kafka = config.kafka();
-    let publisher = publisher(&kafka, "flashdeal-relay")?;
+    let publisher = role_publisher(config, "flashdeal-relay").await?;
     let mut relays = Vec::new();
     for outbox in Outbox::ALL {
         let service = match outbox {
@@ -282,7 +303,7 @@ pub async fn run_reconciler(
     };
     let reconciler = Reconciler::new(
         redis(&config.redis_url).await?,
-        publisher(&kafka, "flashdeal-reconciler")?,
+        role_publisher(config, "flashdeal-reconciler").await?,
         settings,
     );
     reconciler.run(shutdown).await;
@@ -290,6 +311,7 @@ pub async fn run_reconciler(
 }
 
 /// `flashdeal up`.
+#[cfg_attr(not(feature = "embedded-broker"), allow(unused_mut))]
 pub async fn up(
     mut config: Config,
     gateway_args: GatewayArgs,
