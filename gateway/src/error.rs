@@ -80,6 +80,18 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// An outbox append failing inside a write's transaction: a database outage
+/// stays a 503 like any other; an event that does not encode is a bug, a 500.
+impl From<flashdeal_producers::outbox::OutboxError> for ApiError {
+    fn from(e: flashdeal_producers::outbox::OutboxError) -> Self {
+        use flashdeal_producers::outbox::OutboxError;
+        match e {
+            OutboxError::Postgres(e) => e.into(),
+            e @ OutboxError::Encode { .. } => Self::Internal(format!("outbox: {e}")),
+        }
+    }
+}
+
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> Self {
         tracing::error!(error = %e, "Redis error");

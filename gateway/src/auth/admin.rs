@@ -16,48 +16,46 @@ use axum::{
 };
 use flashdeal_schemas::{UserId, store_events::user_change};
 
-/// `POST /admin/users/{id}/block`: the user's tokens are refused with 403
-/// on every gateway once the event reaches it (this one at once).
-#[utoipa::path(post, path = "/admin/users/{id}/block", tag = "admin",
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The user as it is now (`changed: false` when it already was)", body = UserView),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 503, response = crate::openapi::Unavailable),
-    )
-)]
-pub async fn block_user(
-    State(state): State<AppState>,
-    admin: AdminUser,
-    Path(id): Path<String>,
-) -> Result<axum::Json<UserView>, ApiError> {
-    set_status(&state, &admin, &id, Status::Blocked).await
+/// Declares the route that sets one [`Status`]: block and unblock are two
+/// operations in the document (`operationId` = the handler's name) that
+/// differ only in their path; both run [`set_status`].
+macro_rules! status_route {
+    ($(#[doc = $doc:tt])* $name:ident, $path:tt, $to:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(post, path = $path, tag = "admin",
+            params(("id" = uuid::Uuid, Path, description = "The user's id")),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, description = "The user as it is now (`changed: false` when it already was)", body = UserView),
+                crate::auth::extract::AdminRejections,
+                (status = 404, response = crate::openapi::NotFound),
+                (status = 429, response = crate::openapi::RateLimited),
+                (status = 503, response = crate::openapi::Unavailable),
+            )
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            admin: AdminUser,
+            Path(id): Path<String>,
+        ) -> Result<axum::Json<UserView>, ApiError> {
+            set_status(&state, &admin, &id, $to).await
+        }
+    };
 }
 
-/// `POST /admin/users/{id}/unblock`.
-#[utoipa::path(post, path = "/admin/users/{id}/unblock", tag = "admin",
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The user as it is now (`changed: false` when it already was)", body = UserView),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 503, response = crate::openapi::Unavailable),
-    )
-)]
-pub async fn unblock_user(
-    State(state): State<AppState>,
-    admin: AdminUser,
-    Path(id): Path<String>,
-) -> Result<axum::Json<UserView>, ApiError> {
-    set_status(&state, &admin, &id, Status::Active).await
-}
+status_route!(
+    /// `POST /admin/users/{id}/block`: the user's tokens are refused with 403
+    /// on every gateway once the event reaches it (this one at once).
+    block_user,
+    "/admin/users/{id}/block",
+    Status::Blocked
+);
+status_route!(
+    /// `POST /admin/users/{id}/unblock`.
+    unblock_user,
+    "/admin/users/{id}/unblock",
+    Status::Active
+);
 
 #[derive(Clone, Copy)]
 enum Status {
@@ -117,8 +115,7 @@ async fn set_status(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "A new active signing key", body = keyring::Rotated),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
+        crate::auth::extract::AdminRejections,
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     )

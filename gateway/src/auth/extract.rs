@@ -1,7 +1,8 @@
 //! Extractors for protected routes: a handler that takes [`AuthUser`] runs
 //! only with a valid bearer token of a user who is not blocked (403) and
 //! whose sessions were not revoked after it was issued (401); [`AdminUser`]
-//! also requires the admin role.
+//! also requires the admin role. [`AdminRejections`] documents what it
+//! refuses once for every admin route.
 
 use super::jwt::{Claims, JwtKeys, Role};
 use crate::{error::ApiError, rate_limit::VerifiedClaims, state::AppState};
@@ -21,6 +22,17 @@ pub struct AuthUser {
 /// A caller with a valid access token and the admin role.
 #[derive(Clone, Debug)]
 pub struct AdminUser(pub AuthUser);
+
+/// What [`AdminUser`] refuses a request with, for the `responses(...)` of
+/// every admin route: 401 without a valid token, 403 without the role or
+/// for a blocked account.
+#[derive(utoipa::IntoResponses)]
+pub enum AdminRejections {
+    #[response(status = 401)]
+    Unauthenticated(#[ref_response] crate::openapi::Unauthenticated),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] crate::openapi::Forbidden),
+}
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {

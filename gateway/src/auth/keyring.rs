@@ -7,10 +7,7 @@
 //! event reaches it, the rotating one at once. A retired key keeps
 //! verifying for a token's lifetime, then is dropped.
 
-use super::{
-    jwt::{JwtKeys, KeyRingError, SigningKey},
-    users::outbox_error,
-};
+use super::jwt::{JwtKeys, KeyRingError, SigningKey};
 use crate::error::ApiError;
 use flashdeal_producers::outbox::{self, Entry, Outbox};
 use flashdeal_schemas::{codec::AvroEvent, events::now_millis, store_events::SigningKeyRotated};
@@ -126,8 +123,7 @@ pub async fn rotate(pool: &PgPool, jwt: &JwtKeys) -> Result<Rotated, ApiError> {
             event: &ev,
         },
     )
-    .await
-    .map_err(outbox_error)?;
+    .await?;
     tx.commit().await?;
     load(pool, jwt).await.map_err(|e| match e {
         KeyRingLoadError::Postgres(e) => ApiError::from(e),

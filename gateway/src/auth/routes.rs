@@ -96,9 +96,7 @@ pub struct Token {
     responses(
         (status = 201, description = "Account created", body = SignedUp),
         (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Invalid),
+        crate::json::Rejections,
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     )
@@ -154,9 +152,7 @@ pub async fn create_user(
         (status = 200, description = "Logged in", body = Token),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Invalid),
+        crate::json::Rejections,
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     )
@@ -219,9 +215,7 @@ pub struct PasswordChange {
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Invalid),
+        crate::json::Rejections,
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     )

@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
-use flashdeal_producers::outbox::{self, Entry, Outbox, OutboxError};
+use flashdeal_producers::outbox::{self, Entry, Outbox};
 use flashdeal_schemas::{UserId, events::now_millis, store_events::UserChanged};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -84,15 +84,6 @@ pub async fn record(
             event: &ev,
         },
     )
-    .await
-    .map_err(outbox_error)?;
+    .await?;
     Ok(ev)
-}
-
-/// An outbox failure as an HTTP error (a database outage stays a 503).
-pub fn outbox_error(e: OutboxError) -> ApiError {
-    match e {
-        OutboxError::Postgres(e) => e.into(),
-        other => ApiError::Internal(format!("auth outbox: {other}")),
-    }
 }

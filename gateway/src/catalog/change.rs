@@ -43,8 +43,7 @@ pub async fn write(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let ev = events::deal_changed(change, &row, stock_delta);
-    events::append_deal(tx, &ev).await?;
+    events::record_deal(tx, change, &row, stock_delta).await?;
     tracing::info!(deal_id = %deal, change, version = row.version, stock = row.stock, stock_delta, "deal changed");
     Ok(row)
 }

@@ -10,11 +10,15 @@ use super::{
     projection,
     view::{DealDetail, DealRow},
 };
-use crate::{auth::AdminUser, error::ApiError, json::Json, state::AppState};
+use crate::{
+    auth::AdminUser,
+    error::ApiError,
+    json::{self, Json},
+    state::AppState,
+};
 use axum::{
     extract::{Path, State},
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use chrono::{DateTime, Utc};
 use flashdeal_schemas::{DealId, Quantity, store_events::deal_change};
@@ -106,11 +110,8 @@ impl NewDeal {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Deal scheduled", body = DealDetail, headers(("Location" = String, description = "`/deals/{id}`"))),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Invalid),
+        crate::auth::extract::AdminRejections,
+        crate::json::Rejections,
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     )
@@ -121,12 +122,10 @@ pub async fn create_deal_handler(
     Json(body): Json<NewDeal>,
 ) -> Result<Response, ApiError> {
     let deal = create_deal(&state.db.catalog, &body).await?;
-    let location = format!("/deals/{}", deal.deal.deal_id);
-    let mut res = (StatusCode::CREATED, axum::Json(deal)).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&location) {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(res)
+    Ok(json::created(
+        &format!("/deals/{}", deal.deal.deal_id),
+        deal,
+    ))
 }
 
 /// Creates the deal (and its product when named inline) with their events
@@ -161,8 +160,7 @@ pub async fn create_deal(pg: &PgPool, new: &NewDeal) -> Result<DealDetail, ApiEr
     )
     .fetch_one(&mut *tx)
     .await?;
-    let ev = events::deal_changed(deal_change::SCHEDULED, &row, row.stock);
-    events::append_deal(&mut tx, &ev).await?;
+    events::record_deal(&mut tx, deal_change::SCHEDULED, &row, row.stock).await?;
     tx.commit().await?;
     tracing::info!(deal_id = %row.deal_id, product_id = %row.product_id, stock = row.stock, "deal scheduled");
     let remaining = Some(i64::from(row.stock));

@@ -6,8 +6,11 @@
 use super::{products::Product, view::DealRow};
 use crate::error::ApiError;
 use chrono::Utc;
-use flashdeal_producers::outbox::{self, Entry, Outbox, OutboxError};
-use flashdeal_schemas::store_events::{DealChanged, ProductChanged};
+use flashdeal_producers::outbox::{self, Entry, Outbox};
+use flashdeal_schemas::{
+    codec::AvroEvent,
+    store_events::{DealChanged, ProductChanged},
+};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -50,46 +53,55 @@ pub fn deal_changed(change: &str, d: &DealRow, stock_delta: i32) -> DealChanged 
     }
 }
 
-/// Appends a product event inside the write's transaction.
-pub async fn append_product(tx: &mut PgConnection, ev: &ProductChanged) -> Result<(), ApiError> {
-    let entry = Entry {
-        aggregate_type: PRODUCT,
-        aggregate_id: &ev.product_id.to_string(),
-        change: &ev.change,
-        event_id: ev.event_id,
-        event: ev,
-    };
-    outbox::append(tx, Outbox::Catalog, entry)
-        .await
-        .map_err(api_error)
+/// Appends `ProductChanged(change)` for the product a write just returned,
+/// inside that write's transaction.
+pub async fn record_product(
+    tx: &mut PgConnection,
+    change: &str,
+    p: &Product,
+    deleted: bool,
+) -> Result<(), ApiError> {
+    let ev = product_changed(change, p, deleted);
+    append(tx, PRODUCT, p.product_id, &ev.change, ev.event_id, &ev).await
 }
 
-/// Appends a deal event inside the write's transaction.
-pub async fn append_deal(tx: &mut PgConnection, ev: &DealChanged) -> Result<(), ApiError> {
-    let entry = Entry {
-        aggregate_type: DEAL,
-        aggregate_id: &ev.deal_id.to_string(),
-        change: &ev.change,
-        event_id: ev.event_id,
-        event: ev,
-    };
-    outbox::append(tx, Outbox::Catalog, entry)
-        .await
-        .map_err(api_error)
+/// Appends `DealChanged(change)` for the deal a write just returned, inside
+/// that write's transaction.
+pub async fn record_deal(
+    tx: &mut PgConnection,
+    change: &str,
+    d: &DealRow,
+    stock_delta: i32,
+) -> Result<(), ApiError> {
+    let ev = deal_changed(change, d, stock_delta);
+    append(tx, DEAL, d.deal_id, &ev.change, ev.event_id, &ev).await
 }
 
-fn api_error(e: OutboxError) -> ApiError {
-    match e {
-        OutboxError::Postgres(e) => e.into(),
-        e @ OutboxError::Encode { .. } => ApiError::Internal(e.to_string()),
-    }
+/// The one way a catalog event enters `catalog.outbox`, keyed by its
+/// aggregate's id.
+async fn append<E: AvroEvent>(
+    tx: &mut PgConnection,
+    aggregate_type: &str,
+    aggregate_id: Uuid,
+    change: &str,
+    event_id: Uuid,
+    event: &E,
+) -> Result<(), ApiError> {
+    let entry = Entry {
+        aggregate_type,
+        aggregate_id: &aggregate_id.to_string(),
+        change,
+        event_id,
+        event,
+    };
+    Ok(outbox::append(tx, Outbox::Catalog, entry).await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
-    use flashdeal_schemas::{codec::AvroEvent, store_events::deal_change};
+    use flashdeal_schemas::store_events::deal_change;
 
     #[test]
     fn a_deal_event_carries_the_row_and_survives_the_codec() {

@@ -62,71 +62,55 @@ async fn apply(
     Ok(change::respond(&mut state, row).await)
 }
 
-/// `POST /admin/deals/{id}/pause`.
-#[utoipa::path(post, path = "/admin/deals/{id}/pause", tag = "catalog",
-    params(("id" = uuid::Uuid, Path, description = "The deal's id")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Paused; the deal as committed", body = DealDetail),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 503, response = crate::openapi::Unavailable),
-    )
-)]
-pub async fn pause(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    Path(id): Path<String>,
-) -> Result<axum::Json<DealDetail>, ApiError> {
-    apply(state, &id, Action::Pause).await
+/// Declares the route of one [`Action`]: each is its own operation in the
+/// document (`operationId` = the handler's name) and differs from the others
+/// only in its path and the word for what happened; all run [`apply`].
+macro_rules! lifecycle_route {
+    ($(#[doc = $doc:tt])* $name:ident, $path:tt, $done:tt, $action:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(post, path = $path, tag = "catalog",
+            params(("id" = uuid::Uuid, Path, description = "The deal's id")),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, description = $done, body = DealDetail),
+                crate::auth::extract::AdminRejections,
+                (status = 404, response = crate::openapi::NotFound),
+                (status = 409, response = crate::openapi::Conflict),
+                (status = 429, response = crate::openapi::RateLimited),
+                (status = 503, response = crate::openapi::Unavailable),
+            )
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            _admin: AdminUser,
+            Path(id): Path<String>,
+        ) -> Result<axum::Json<DealDetail>, ApiError> {
+            apply(state, &id, $action).await
+        }
+    };
 }
 
-/// `POST /admin/deals/{id}/resume`.
-#[utoipa::path(post, path = "/admin/deals/{id}/resume", tag = "catalog",
-    params(("id" = uuid::Uuid, Path, description = "The deal's id")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Resumed; the deal as committed", body = DealDetail),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 503, response = crate::openapi::Unavailable),
-    )
-)]
-pub async fn resume(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    Path(id): Path<String>,
-) -> Result<axum::Json<DealDetail>, ApiError> {
-    apply(state, &id, Action::Resume).await
-}
-
-/// `POST /admin/deals/{id}/end`.
-#[utoipa::path(post, path = "/admin/deals/{id}/end", tag = "catalog",
-    params(("id" = uuid::Uuid, Path, description = "The deal's id")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Ended; the deal as committed", body = DealDetail),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 503, response = crate::openapi::Unavailable),
-    )
-)]
-pub async fn end(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    Path(id): Path<String>,
-) -> Result<axum::Json<DealDetail>, ApiError> {
-    apply(state, &id, Action::End).await
-}
+lifecycle_route!(
+    /// `POST /admin/deals/{id}/pause`.
+    pause,
+    "/admin/deals/{id}/pause",
+    "Paused; the deal as committed",
+    Action::Pause
+);
+lifecycle_route!(
+    /// `POST /admin/deals/{id}/resume`.
+    resume,
+    "/admin/deals/{id}/resume",
+    "Resumed; the deal as committed",
+    Action::Resume
+);
+lifecycle_route!(
+    /// `POST /admin/deals/{id}/end`.
+    end,
+    "/admin/deals/{id}/end",
+    "Ended; the deal as committed",
+    Action::End
+);
 
 #[cfg(test)]
 mod tests {

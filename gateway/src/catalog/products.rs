@@ -4,11 +4,16 @@
 //! its deals has not ended. Every write emits `ProductChanged`.
 
 use super::events;
-use crate::{auth::AdminUser, error::ApiError, json::Json, state::AppState};
+use crate::{
+    auth::AdminUser,
+    error::ApiError,
+    json::{self, Json},
+    state::AppState,
+};
 use axum::{
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
 };
 use chrono::{DateTime, Utc};
 use flashdeal_schemas::store_events::product_change;
@@ -106,8 +111,7 @@ pub async fn insert(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let ev = events::product_changed(product_change::UPSERTED, &product, false);
-    events::append_product(tx, &ev).await?;
+    events::record_product(tx, product_change::UPSERTED, &product, false).await?;
     tracing::info!(product_id = %product.product_id, "product created");
     Ok(product)
 }
@@ -121,11 +125,8 @@ fn product_id(id: &str) -> Result<Uuid, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Product created", body = Product, headers(("Location" = String, description = "`/products/{id}`"))),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Invalid),
+        crate::auth::extract::AdminRejections,
+        crate::json::Rejections,
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     )
@@ -138,12 +139,10 @@ pub async fn create(
     let mut tx = state.db.catalog.begin().await?;
     let product = insert(&mut tx, &body.name, &body.description).await?;
     tx.commit().await?;
-    let location = format!("/products/{}", product.product_id);
-    let mut res = (StatusCode::CREATED, axum::Json(product)).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&location) {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(res)
+    Ok(json::created(
+        &format!("/products/{}", product.product_id),
+        product,
+    ))
 }
 
 /// `GET /products/{id}`; a deleted product is a 404.
@@ -182,8 +181,7 @@ pub struct ProductListParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Products, newest first", body = Vec<Product>),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
+        crate::auth::extract::AdminRejections,
         (status = 422, response = crate::openapi::Invalid),
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
@@ -208,12 +206,9 @@ pub async fn list(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The product as changed", body = Product),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
+        crate::auth::extract::AdminRejections,
         (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Invalid),
+        crate::json::Rejections,
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     )
@@ -237,8 +232,7 @@ pub async fn update(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(ApiError::NotFound("product"))?;
-    let ev = events::product_changed(product_change::UPSERTED, &product, false);
-    events::append_product(&mut tx, &ev).await?;
+    events::record_product(&mut tx, product_change::UPSERTED, &product, false).await?;
     tx.commit().await?;
     tracing::info!(product_id = %id, version = product.version, "product updated");
     Ok(axum::Json(product))
@@ -251,8 +245,7 @@ pub async fn update(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
+        crate::auth::extract::AdminRejections,
         (status = 404, response = crate::openapi::NotFound),
         (status = 409, response = crate::openapi::Conflict),
         (status = 429, response = crate::openapi::RateLimited),
@@ -281,8 +274,7 @@ pub async fn delete(
     let product = sqlx::query_file_as!(Product, "../sql/queries/delete_product.sql", id)
         .fetch_one(&mut *tx)
         .await?;
-    let ev = events::product_changed(product_change::DELETED, &product, true);
-    events::append_product(&mut tx, &ev).await?;
+    events::record_product(&mut tx, product_change::DELETED, &product, true).await?;
     tx.commit().await?;
     tracing::info!(product_id = %id, "product deleted");
     Ok(StatusCode::NO_CONTENT)

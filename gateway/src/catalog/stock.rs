@@ -81,13 +81,10 @@ pub fn check_reserved(delta: i32, free: i64) -> Result<(), ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The deal as committed", body = DealDetail),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
+        crate::auth::extract::AdminRejections,
         (status = 404, response = crate::openapi::NotFound),
         (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Invalid),
+        crate::json::Rejections,
         (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     )
