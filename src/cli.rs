@@ -81,6 +81,13 @@ pub struct CommonArgs {
         global = true
     )]
     pub producer_compression: String,
+    /// Confluent-compatible schema registry (e.g. Redpanda's
+    /// `http://redpanda:8081`). Set: every role registers the event schemas
+    /// at boot (and fails if the registry is unreachable) and publishes with
+    /// Confluent framing. Unset: Avro single-object encoding. Consumers
+    /// read both either way.
+    #[arg(long, env = "FLASHDEAL_SCHEMA_REGISTRY_URL", global = true)]
+    pub schema_registry_url: Option<String>,
     /// Serve Prometheus `/metrics` on this address from roles that have no
     /// HTTP server of their own (order-writer, projector, reconciler, relay);
     /// the gateway serves it on its own port.

@@ -25,6 +25,8 @@ pub struct Config {
     pub partitions: i32,
     pub producer_linger: Duration,
     pub producer_compression: String,
+    /// Schema registry base URL; `None`: publish single-object encoding.
+    pub schema_registry_url: Option<String>,
     /// Where a role without an HTTP server (order-writer, projector,
     /// reconciler, relay) serves `/metrics`; `None`: nowhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -49,6 +51,7 @@ impl Config {
             partitions,
             producer_linger: defaults.linger,
             producer_compression: defaults.compression,
+            schema_registry_url: None,
             metrics_addr: None,
         }
     }
@@ -73,6 +76,7 @@ impl Config {
             partitions: a.partitions,
             producer_linger: Duration::from_millis(a.producer_linger_ms),
             producer_compression: a.producer_compression,
+            schema_registry_url: a.schema_registry_url.filter(|u| !u.trim().is_empty()),
             metrics_addr: a.metrics_addr,
         })
     }

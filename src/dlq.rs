@@ -174,6 +174,8 @@ fn or_dash<T: ToString>(v: Option<T>) -> String {
 
 /// `flashdeal dlq …`.
 pub async fn command(config: Config, args: DlqArgs) -> anyhow::Result<()> {
+    // `show` decodes payloads, which may be Confluent-framed.
+    crate::roles::encoding(&config).await?;
     match args.command {
         DlqCommand::List { topic } => {
             for (name, letters) in list(&config, topic.as_deref()).await? {

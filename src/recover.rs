@@ -35,6 +35,8 @@ pub async fn command(config: crate::config::Config, args: RecoverArgs) -> anyhow
     // The owner's pool: the catalog and orders schemas are each read with
     // their own queries.
     let pg = crate::database::pool(&config.database_url, 2).await?;
+    // The intents' tail may be Confluent-framed: decode through the registry.
+    crate::roles::encoding(&config).await?;
     let mut redis = crate::roles::redis(&config.redis_url).await?;
     let kafka = config.kafka();
     let opts = RecoverOptions {

@@ -189,8 +189,7 @@ fn sink_topic(group: &str) -> anyhow::Result<&'static str> {
 
 /// Builds the group's own sink and feeds it the plan's range.
 async fn one_off_into(config: &Config, plan: &Plan, progress: bool) -> anyhow::Result<Summary> {
-    let kafka = config.kafka();
-    let publisher = roles::publisher(&kafka, "flashdeal-replay")?;
+    let publisher = roles::role_publisher(config, "flashdeal-replay").await?;
     match plan.group.as_str() {
         order_writer::GROUP => {
             let pool = roles::service_pool(config, Service::Orders, 4).await?;

@@ -266,7 +266,6 @@ pub async fn run_projector(config: &Config, shutdown: CancellationToken) -> anyh
 /// Runs one relay per outbox until `shutdown` (each active only while it
 /// holds its outbox's advisory lock).
 pub async fn run_relays(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let kafka = config.kafka();
     let publisher = role_publisher(config, "flashdeal-relay").await?;
     let mut relays = Vec::new();
     for outbox in Outbox::ALL {
@@ -296,7 +295,6 @@ pub async fn run_reconciler(
     if args.reconcile_interval_ms == 0 {
         anyhow::bail!("FLASHDEAL_RECONCILE_INTERVAL_MS must be at least 1");
     }
-    let kafka = config.kafka();
     let settings = ReconcilerSettings {
         interval: Duration::from_millis(args.reconcile_interval_ms),
         ..ReconcilerSettings::default()

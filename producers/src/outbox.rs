@@ -3,6 +3,9 @@
 //! publishes the rows to the log later. Rows carry the Debezium
 //! outbox-router columns (`aggregatetype`, `aggregateid`, `type`, `payload`)
 //! plus `event_id`, so a CDC pipeline could replace the relay unchanged.
+//! Payloads are always Avro single-object encoded, which needs no registry
+//! inside the store's transaction; the relay reframes them into its
+//! publisher's framing (Confluent when a schema registry is configured).
 
 use flashdeal_schemas::{codec::AvroEvent, topics};
 use sqlx::PgConnection;

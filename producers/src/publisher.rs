@@ -1,9 +1,10 @@
-//! Publishing an event means: encode it (Avro single-object), key it, attach
+//! Publishing an event means: encode it (Avro single-object, or Confluent
+//! framing when the publisher was given a registry's [`Encoding`]), key it, attach
 //! `event_id`/`event_type` headers (and the caller's trace context, see
 //! [`crate::trace_headers`]), and wait for the broker's acknowledgement.
 //! Nothing downstream of a publish may run before that acknowledgement.
 
-use flashdeal_schemas::{OrderId, codec::AvroEvent, topics::headers};
+use flashdeal_schemas::{Encoding, OrderId, codec::AvroEvent, topics::headers};
 use futures::future::try_join_all;
 use rdkafka::{
     error::KafkaError,
@@ -28,9 +29,16 @@ pub enum PublishError {
 }
 
 /// A shared, cheap-to-clone producer that publishes Avro events.
+///
+/// Its framing is a value it holds, chosen once at boot
+/// ([`with_encoding`](Self::with_encoding)), rather than process-wide
+/// state: one process may run publishers for different systems (the
+/// integration tests do), and the choice stays visible where the publisher
+/// is built.
 #[derive(Clone)]
 pub struct EventPublisher {
     producer: FutureProducer,
+    encoding: Encoding,
 }
 
 impl std::fmt::Debug for EventPublisher {
@@ -48,8 +56,23 @@ pub struct Outgoing<'a, E> {
 }
 
 impl EventPublisher {
+    /// A publisher that writes Avro single-object encoding.
     pub fn new(producer: FutureProducer) -> Self {
-        Self { producer }
+        Self {
+            producer,
+            encoding: Encoding::SingleObject,
+        }
+    }
+
+    /// The same publisher framing events with `encoding` (Confluent framing
+    /// when a schema registry is configured).
+    pub fn with_encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    pub fn encoding(&self) -> &Encoding {
+        &self.encoding
     }
 
     pub fn producer(&self) -> &FutureProducer {
@@ -139,10 +162,13 @@ impl EventPublisher {
         &self,
         out: &Outgoing<'_, E>,
     ) -> Result<impl Future<Output = Result<(i32, i64), PublishError>> + use<E>, PublishError> {
-        let payload = out.event.encode().map_err(|source| PublishError::Encode {
-            event: E::NAME,
-            source,
-        })?;
+        let payload = self
+            .encoding
+            .encode(out.event)
+            .map_err(|source| PublishError::Encode {
+                event: E::NAME,
+                source,
+            })?;
         self.enqueue_raw(out.topic, out.key, &payload, out.event_id, E::NAME)
     }
 

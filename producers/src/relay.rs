@@ -216,10 +216,14 @@ impl Relay {
         let pending = rows
             .iter()
             .map(|r| {
+                // Rows hold single-object encoding (written inside store
+                // transactions that know nothing of a registry); they leave
+                // in the publisher's framing, like every other event.
+                let payload = self.publisher.encoding().reframe(&r.payload);
                 self.publisher.enqueue_raw(
                     topic,
                     r.aggregateid.as_bytes(),
-                    &r.payload,
+                    &payload,
                     r.event_id,
                     &r.r#type,
                 )

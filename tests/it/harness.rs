@@ -51,6 +51,9 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// The gateway's rate limits (the flags' defaults unless a test says).
     pub rate_limit: RateLimitArgs,
+    /// Every role registers its schemas with this registry and publishes
+    /// Confluent framing (unset: single-object encoding).
+    pub schema_registry_url: Option<String>,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             in_process_relay: true,
             redis_url: None,
             rate_limit: RateLimitArgs::default(),
+            schema_registry_url: None,
         }
     }
 }
@@ -78,7 +82,7 @@ impl TestEnv {
         let broker = EmbeddedBroker::start(free_port().await, &data_dir)
             .await
             .expect("embedded broker");
-        let config = Config::with_services(
+        let mut config = Config::with_services(
             format!("postgres://postgres@127.0.0.1:5432/fd_test_{id}"),
             opts.redis_url.clone().unwrap_or_else(|| {
                 std::env::var("TEST_REDIS_URL")
@@ -88,6 +92,7 @@ impl TestEnv {
             data_dir.clone(),
             PARTITIONS,
         );
+        config.schema_registry_url = opts.schema_registry_url.clone();
         let pg = database::migrate(&config.database_url)
             .await
             .expect("migrate");
@@ -507,6 +512,9 @@ impl TestEnv {
             .env("FLASHDEAL_DATA_DIR", &self.data_dir)
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null());
+        if let Some(url) = &self.config.schema_registry_url {
+            cmd.env("FLASHDEAL_SCHEMA_REGISTRY_URL", url);
+        }
         cmd
     }
 

@@ -20,5 +20,6 @@ mod read_model;
 mod redis_loss;
 mod replay;
 mod scaling;
+mod schema_registry;
 mod tracing_e2e;
 mod writer_crash;
