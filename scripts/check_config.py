@@ -57,10 +57,6 @@ except ImportError:  # CI images may lack PyYAML; install it quietly once.
 # true: the check fails if an entry is stale (service gone, or it now has a
 # healthcheck).
 HEALTHCHECK_ALLOWLIST = {
-    "order-writer": "no HTTP endpoint; a fatal error exits the process and restart: unless-stopped restarts it",
-    "projector": "no HTTP endpoint; a fatal error exits the process and restart: unless-stopped restarts it",
-    "relay": "no HTTP endpoint; a fatal error exits the process and restart: unless-stopped restarts it",
-    "reconciler": "no HTTP endpoint; a fatal error exits the process and restart: unless-stopped restarts it",
     "console": "UI only, nothing depends on it; the image has no documented health endpoint to probe",
     "otel-collector": "the image has no shell or HTTP client to run a probe (health_check extension on :13133 is for outside probes)",
 }
