@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLASHDEAL_BIN:-target/debug/flashdeal}
 MAX_EXAMPLES=${CONTRACT_MAX_EXAMPLES:-25}
-MAX_TIME=${CONTRACT_MAX_TIME:-45}
+MAX_TIME=${CONTRACT_MAX_TIME:-30}
 SEED=${CONTRACT_SEED:-1}
 python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.3,<5' 2>&1 | grep -v "Running pip as the 'root' user" || true
 ST=(python3 -m schemathesis.cli)
@@ -29,7 +29,7 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WIT
 "$BIN" seed >/dev/null
 "$BIN" up >"$dir/up.log" 2>&1 &
 pid=$!
-trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'status=$?; set +e; kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"; exit $status' EXIT
 for _ in $(seq 1 300); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf "$base/readyz" >/dev/null || { cat "$dir/up.log" >&2; echo "error: flashdeal up did not become ready" >&2; exit 1; }
 

@@ -19,7 +19,7 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WIT
 "$BIN" seed --no-demo >/dev/null
 "$BIN" up >"$dir/up.log" 2>&1 &
 pid=$!
-trap 'kill ${scraper:-} 2>/dev/null; kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'status=$?; set +e; kill ${scraper:-} 2>/dev/null; kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"; exit $status' EXIT
 for _ in $(seq 1 300); do curl -sf "http://$FLASHDEAL_HTTP_ADDR/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf "http://$FLASHDEAL_HTTP_ADDR/readyz" >/dev/null || { cat "$dir/up.log" >&2; echo "error: flashdeal up did not become ready" >&2; exit 1; }
 

@@ -18,8 +18,6 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-step "cargo clippy, production build (--no-default-features: no embedded broker)"
-cargo clippy -p flashdeal --no-default-features --lib --bins --locked -- -D warnings
 step "deployment config (docker-compose.yml, deploy/)"
 python3 scripts/check_config.py
 
