@@ -350,19 +350,7 @@ impl Cluster {
             let _ = r.wait();
         }
         self.pg.close().await;
-        if let Ok(admin) = database::pool("postgres://postgres@127.0.0.1:5432/postgres", 1).await {
-            let name = self
-                .database_url
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-            )))
-            .execute(&admin)
-            .await;
-        }
+        crate::harness::drop_database(&self.database_url).await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

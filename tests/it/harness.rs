@@ -172,21 +172,7 @@ impl TestEnv {
             }
         }
         self.pg.close().await;
-        let admin = database::pool("postgres://postgres@127.0.0.1:5432/postgres", 1)
-            .await
-            .expect("admin pool");
-        let name = self
-            .config
-            .database_url
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await;
+        drop_database(&self.config.database_url).await;
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 
@@ -531,4 +517,18 @@ impl TestEnv {
             .await
             .ok()
     }
+}
+
+/// Drops the test database named in `url` (connected to `postgres`, since a
+/// database cannot drop itself); best effort, for teardown.
+pub async fn drop_database(url: &str) {
+    let Ok(admin) = database::pool("postgres://postgres@127.0.0.1:5432/postgres", 1).await else {
+        return;
+    };
+    let name = url.rsplit('/').next().unwrap_or_default().replace('"', "");
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
 }
