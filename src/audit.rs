@@ -94,9 +94,15 @@ pub async fn run(
             .into_iter()
             .map(|r| (r.deal_id, (r.price_cents, r.per_user_limit, r.version)))
             .collect();
-    let orders = sqlx::query_file!("sql/queries/audit_orders.sql", &ids)
-        .fetch_all(pg)
-        .await?;
+    let orders = sqlx::query_file!(
+        "sql/queries/audit_orders.sql",
+        &ids,
+        // A margin below the TTL: the projection expires that long after
+        // the projector wrote it, a little after the row was created.
+        (redis_keys::ORDER_STATUS_TTL_SECS - 3600) as f64
+    )
+    .fetch_all(pg)
+    .await?;
     let projected = order_statuses(redis, orders.iter().map(|o| OrderId(o.order_id))).await?;
 
     let mut out = Vec::new();

@@ -127,11 +127,17 @@ pub struct Tail {
 }
 
 impl Tail {
-    /// Adds one event at `partition`/`offset`. A redelivered intent keeps
-    /// its first position.
+    /// Adds one event at `partition`/`offset`, in log order (an order's
+    /// intent and expiry share its key, so they share a partition). As in
+    /// the order-writer, the first of an order's intent and expiry decides;
+    /// the later one changes nothing. A redelivered intent keeps its first
+    /// position.
     pub fn add(&mut self, partition: i32, offset: i64, event: IntentEvent) {
         self.read += 1;
         match event {
+            // Expired before its intent arrived: the order-writer will
+            // record it expired and ignore the intent.
+            IntentEvent::Placed(p) if self.expired.contains(&p.order_id) => {}
             IntentEvent::Placed(p) => {
                 self.placed.entry(p.order_id).or_insert(PendingIntent {
                     order_id: p.order_id,
@@ -148,11 +154,14 @@ impl Tail {
                     idempotency_key: p.idempotency_key,
                 });
             }
-            // Before or after its intent, the expiry decides nothing is held:
-            // the order-writer will record it expired (or has), and its stock
-            // counts as remaining.
+            // An expiry decides only when it comes first: after its intent
+            // the order-writer confirms the intent and ignores the expiry,
+            // so the reservation is still held. (An intent consumed before
+            // the tail has a row and counts as confirmed or expired there.)
             IntentEvent::Expired(e) => {
-                self.expired.insert(e.order_id);
+                if !self.placed.contains_key(&e.order_id) {
+                    self.expired.insert(e.order_id);
+                }
             }
         }
     }
@@ -804,8 +813,9 @@ mod tests {
         }
     }
 
+    /// The order-writer's rule: the first of intent and expiry decides.
     #[test]
-    fn an_expiry_anywhere_in_the_tail_means_nothing_is_held() {
+    fn the_first_of_intent_and_expiry_in_the_tail_decides() {
         let (deal, user) = (DealId::new_v7(), UserId::new_v7());
         let (kept, late, early) = (
             placed(deal, user, 1),
@@ -822,10 +832,14 @@ mod tests {
         tail.add(1, 9, IntentEvent::Placed(kept.clone()));
         let pending = tail.unexpired();
         assert_eq!(tail.read, 6);
-        assert_eq!(pending.len(), 1);
+        // `early` expired first: nothing held. `late`'s intent came first:
+        // it will be confirmed, so its reservation is still held.
         assert_eq!(
-            (pending[0].order_id, pending[0].partition, pending[0].offset),
-            (kept.order_id, 1, 3)
+            pending
+                .iter()
+                .map(|p| (p.order_id, p.partition, p.offset))
+                .collect::<Vec<_>>(),
+            vec![(kept.order_id, 1, 3), (late.order_id, 2, 7)]
         );
         assert_eq!(pending[0].record.expires_at_ms, kept.expires_at);
     }

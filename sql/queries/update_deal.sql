@@ -1,5 +1,5 @@
 -- Sets a locked deal's status and adds `$3` to its stock, numbering the
--- change (the CHECK stock >= sold_count backs the gateway's own check).
+-- change (the gateway checked stock + $3 >= sold_count under the row lock).
 UPDATE catalog.deals
 SET status = $2, stock = stock + $3, version = version + 1, updated_at = now()
 WHERE deal_id = $1

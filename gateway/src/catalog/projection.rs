@@ -42,19 +42,20 @@ pub struct ProjectedStock {
 impl ProjectedStock {
     /// Units free to take away, given the catalog's `stock` now: what
     /// Redis has left, plus the adjustments the projector has not applied
-    /// yet (`stock - self.stock`). A deal not projected yet has nothing
-    /// reserved, so all of its stock counts.
+    /// yet (`stock - self.stock`).
     pub fn free(self, catalog_stock: i32) -> i64 {
         self.remaining + i64::from(catalog_stock) - self.stock
     }
 }
 
-/// Reads [`ProjectedStock`]; a deal not projected yet reads as zeros.
-/// Errors (Redis down) go to the caller: refusing is safer than guessing.
+/// Reads [`ProjectedStock`]; `None` when Redis has no state for the deal
+/// (not projected yet, or lost with Redis: its reservations may then live
+/// only in the log, so nothing can be said about what is free). Errors
+/// (Redis down) go to the caller: refusing is safer than guessing.
 pub async fn stock(
     redis: &mut ConnectionManager,
     deal: DealId,
-) -> Result<ProjectedStock, redis::RedisError> {
+) -> Result<Option<ProjectedStock>, redis::RedisError> {
     let keys = DealKeys::new(deal);
     let (remaining, stock): (Option<i64>, Option<i64>) = redis::pipe()
         .atomic()
@@ -62,10 +63,10 @@ pub async fn stock(
         .hget(&keys.meta, "stock")
         .query_async(redis)
         .await?;
-    Ok(ProjectedStock {
+    Ok(stock.map(|stock| ProjectedStock {
         remaining: remaining.unwrap_or(0),
-        stock: stock.unwrap_or(0),
-    })
+        stock,
+    }))
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@
 //! Redis' remaining stock, so a cut must fit in what Redis has left, plus
 //! the adjustments it has not applied yet. The check runs under the deal's
 //! row lock, so two cuts of one deal are checked one after the other. A
-//! reservation landing between the check and the projector applying the
-//! cut can still take a unit the cut removed; the projector and the
-//! order-writer's read model (which rejects an intent beyond the stock) are
-//! what stop that from becoming an oversell.
+//! deal Redis holds no state for is refused with 503 (its reservations
+//! may exist only in the log). Known gap: a reservation landing between the
+//! check and the projector applying the cut can still take a unit the cut
+//! removed; nothing downstream rejects it (the order-writer checks price,
+//! limit and window, not stock), and `flashdeal audit` then reports
+//! `oversold`/`stock_conservation`. Cut stock while the deal is paused.
 
 use super::{
     MAX_STOCK, change, projection,
@@ -101,7 +103,11 @@ pub async fn adjust(
     let current = change::lock(&mut tx, deal).await?;
     check_catalog(delta, &current, Utc::now())?;
     if delta < 0 {
-        let projected = projection::stock(&mut state.redis, deal).await?;
+        let projected = projection::stock(&mut state.redis, deal).await?.ok_or(
+            ApiError::Unavailable(
+                "the deal's reservations are not in Redis yet (or were lost: flashdeal recover-redis); retry",
+            ),
+        )?;
         check_reserved(delta, projected.free(current.stock))?;
     }
     let row = change::write(
