@@ -215,20 +215,38 @@ impl OrderWriter {
         outcome.duplicates = events.len() - rows.len();
         let mut verdicts = Verdicts::default();
         let snapshots = self.deal_snapshots(&rows).await?;
-        let rows: Vec<Row<'_>> = rows
-            .into_iter()
-            .filter(|row| match (row.event, snapshots.get(&row.ids().1)) {
-                (IntentEvent::Placed(p), Some(deal)) => match deal.contradiction(p) {
-                    Some(reason) => {
-                        tracing::warn!(order_id = %p.order_id, deal_id = %p.deal_id, reason, "intent contradicts the deal");
-                        verdicts.rejected.push(OrderRejected::of(p, reason));
-                        false
-                    }
-                    None => true,
-                },
-                _ => true,
-            })
-            .collect();
+        let (rows, contradicted): (Vec<Row<'_>>, Vec<Row<'_>>) =
+            rows.into_iter()
+                .partition(|row| match (row.event, snapshots.get(&row.ids().1)) {
+                    (IntentEvent::Placed(p), Some(deal)) => deal.contradiction(p).is_none(),
+                    _ => true,
+                });
+        // A contradicting intent whose order already has a row was decided
+        // before the read model knew better (redelivery, replay): it keeps
+        // that decision, so PostgreSQL and the verdicts stay as they were.
+        let mut rows = rows;
+        if !contradicted.is_empty() {
+            let ids: Vec<Uuid> = contradicted.iter().map(|r| r.order_id.0).collect();
+            let decided: HashSet<Uuid> =
+                sqlx::query_file!("../sql/queries/orders_present.sql", &ids)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.order_id)
+                    .collect();
+            for row in contradicted {
+                if decided.contains(&row.order_id.0) {
+                    rows.push(row);
+                } else if let IntentEvent::Placed(p) = row.event {
+                    let reason = snapshots
+                        .get(&p.deal_id.0)
+                        .and_then(|d| d.contradiction(p))
+                        .unwrap_or("intent contradicts the deal");
+                    tracing::warn!(order_id = %p.order_id, deal_id = %p.deal_id, reason, "intent contradicts the deal");
+                    verdicts.rejected.push(OrderRejected::of(p, reason));
+                }
+            }
+        }
         let (inserted, present) = if rows.is_empty() {
             (0, HashMap::new())
         } else {

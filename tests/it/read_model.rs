@@ -88,3 +88,76 @@ async fn an_intent_contradicting_the_deal_is_rejected_and_sales_reach_the_catalo
     assert_eq!(env.confirmed_units(deal).await, 2);
     env.finish().await;
 }
+
+/// A redelivered (or replayed) intent that the read model now contradicts
+/// keeps the decision its order already has: no `OrderRejected` for a
+/// confirmed order, no status flip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_decided_order_is_not_rejected_when_its_intent_comes_again() {
+    use flashdeal_producers::publisher::Outgoing;
+    use flashdeal_schemas::{IntentEvent, OrderId, StatusEvent, topics};
+    use rdkafka::Message;
+
+    let env = TestEnv::start(Options::default()).await;
+    let deal = env.create_deal(10, 2).await;
+    let (_, token) = env.customer_token();
+    let (status, body) = env.order(&token, deal, 1, None).await;
+    assert_eq!(status, 202, "{body}");
+    let id: OrderId = body["order_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("order id");
+    eventually(
+        "the order to be confirmed",
+        Duration::from_secs(30),
+        || async {
+            (order_status(&env, &token, &id.to_string()).await.as_deref() == Some("confirmed"))
+                .then_some(())
+        },
+    )
+    .await;
+    // The same intent again, but at a price the deal never had.
+    let intents = env.read_topic(topics::ORDERS_INTENTS).await;
+    let mut placed = intents
+        .iter()
+        .find_map(|m| match IntentEvent::decode(m.payload()?) {
+            Ok(IntentEvent::Placed(p)) if p.order_id == id => Some(p),
+            _ => None,
+        })
+        .expect("the intent on the log");
+    placed.unit_price_cents = 1;
+    let key = id.0.into_bytes();
+    let publisher = flashdeal::roles::publisher(&env.config.kafka(), "test").expect("publisher");
+    let (partition, offset) = publisher
+        .publish(Outgoing {
+            topic: topics::ORDERS_INTENTS,
+            key: &key,
+            event_id: placed.event_id,
+            event: &placed,
+        })
+        .await
+        .expect("produce");
+    env.wait_committed(
+        flashdeal_consumers::order_writer::GROUP,
+        topics::ORDERS_INTENTS,
+        partition,
+        offset,
+    )
+    .await;
+    let rejected = env
+        .read_topic(topics::ORDERS_STATUS)
+        .await
+        .iter()
+        .filter(|m| {
+            matches!(m.payload().map(StatusEvent::decode),
+                Some(Ok(StatusEvent::Rejected(r))) if r.order_id == id)
+        })
+        .count();
+    assert_eq!(rejected, 0, "a confirmed order was rejected on redelivery");
+    assert_eq!(
+        order_status(&env, &token, &id.to_string()).await.as_deref(),
+        Some("confirmed")
+    );
+    assert_eq!(env.confirmed_units(deal).await, 1);
+    env.finish().await;
+}
