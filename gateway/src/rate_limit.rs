@@ -248,18 +248,21 @@ pub fn client_ip(req: &Request, hops: usize) -> Option<IpAddr> {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    // Only the entry the nearest trusted proxy appended is read: whatever
+    // stands to its left came from the client, so it is neither trusted nor
+    // allowed to spoil the parse.
     let forwarded = (hops > 0)
         .then(|| {
-            let chain: Vec<IpAddr> = req
+            let entries: Vec<&str> = req
                 .headers()
                 .get_all("x-forwarded-for")
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
-                .map(|a| a.trim().parse::<IpAddr>())
-                .collect::<Result<_, _>>()
-                .ok()?;
-            chain.len().checked_sub(hops).map(|i| chain[i])
+                .map(str::trim)
+                .collect();
+            let i = entries.len().checked_sub(hops)?;
+            entries[i].parse::<IpAddr>().ok()
         })
         .flatten();
     forwarded.or(peer).map(|ip| match ip.to_canonical() {
@@ -290,7 +293,11 @@ pub async fn enforce(State(limiter): State<RateLimiter>, mut req: Request, next:
     let now = Instant::now();
     if let Some(buckets) = &inner.per_ip
         && let Some(ip) = client_ip(&req, inner.settings.trusted_proxy_hops)
-        && !(inner.settings.exempt_loopback && ip.is_loopback())
+        // Loopback is exempt only when the peer is the client: behind a
+        // proxy (hops > 0) a loopback address is the proxy, not a local tool.
+        && !(inner.settings.exempt_loopback
+            && inner.settings.trusted_proxy_hops == 0
+            && ip.is_loopback())
         && let Err(wait) = buckets.take(ip, now)
     {
         return refuse("ip", wait);
@@ -414,6 +421,11 @@ mod tests {
         assert_eq!(client_ip(&split, 2), Some(ip("203.0.113.9")));
         let junk = request("10.0.0.1:5000", &["not-an-ip"]);
         assert_eq!(client_ip(&junk, 1), Some(ip("10.0.0.1")));
+        // Junk the client put to the left of what the proxy appended does
+        // not make the proxy's view unreadable (it used to fall back to the
+        // peer, which for a loopback sidecar meant no limit at all).
+        let spoofed = request("127.0.0.6:5000", &["x, 198.51.100.7"]);
+        assert_eq!(client_ip(&spoofed, 1), Some(ip("198.51.100.7")));
     }
 
     #[test]
