@@ -121,6 +121,20 @@ pub async fn build_gateway(
     auth::keyring::bootstrap(&db.auth, &jwt)
         .await
         .context("loading the JWT key ring from auth.signing_keys")?;
+    // A retired key must leave the ring once its last token has expired,
+    // even when no later rotation comes to trigger a reload.
+    let (pool, ring) = (db.auth.clone(), Arc::clone(&jwt));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(e) = auth::keyring::load(&pool, &ring).await {
+                tracing::warn!(error = %e, "reloading the JWT key ring");
+            }
+        }
+    });
     // Blocked users and revoked sessions come from auth.events: do not serve
     // before the guard holds what the log held at boot.
     let follower = auth::follower::AuthEventsFollower::new(Arc::clone(&jwt), db.auth.clone());
