@@ -179,12 +179,7 @@ async fn apply_with_retry<H: BatchHandler>(
     batch: &[OwnedMessage],
     shutdown: &CancellationToken,
 ) -> bool {
-    let mut backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(50))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut backoff = retry_backoff();
     loop {
         match handler.handle(batch).await {
             Ok(()) => return true,
@@ -200,6 +195,18 @@ async fn apply_with_retry<H: BatchHandler>(
             }
         }
     }
+}
+
+/// The retry policy for a batch that failed on a transient error (store
+/// down): capped exponential backoff with jitter, never giving up (a batch
+/// is never skipped). Shared by the consume loop and one-off replays.
+pub(crate) fn retry_backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 /// Per partition, the offset after the batch's last message.

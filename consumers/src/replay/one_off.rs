@@ -6,7 +6,6 @@
 
 use super::{Plan, ReplayError, ReplaySink};
 use crate::tally::Tally;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use rdkafka::{
     Message, Offset, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},
@@ -177,12 +176,7 @@ async fn apply<S: ReplaySink>(
     batch: &[OwnedMessage],
     shutdown: &CancellationToken,
 ) -> Option<Tally> {
-    let mut backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(50))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut backoff = crate::consume_loop::retry_backoff();
     loop {
         match sink.replay_batch(batch).await {
             Ok(t) => return Some(t),
